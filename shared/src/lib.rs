@@ -1,0 +1,26 @@
+//! Streaming parser and per-source aggregation for Amazon VPC Flow Logs (versions 2–11).
+//!
+//! Data flows one way: bytes ([`scan()`], gzip or plain) → lines → records ([`RecordVisitor`]:
+//! the full [`RecordParser`] or the fast [`Aggregator`]) → per-source, per-minute aggregates.
+//! The crate does no network I/O and depends on no AWS crate.
+
+mod aggregate;
+mod field;
+mod format;
+mod record;
+mod scan;
+mod skip;
+mod token;
+
+pub use aggregate::{
+    AggregateOptions, Aggregator, Attribution, AttributionError, ProtocolCounts, SourceStats,
+    SourceSummary, Tally, WINDOW_SECS, WindowStats, WindowTotals, window_of,
+};
+pub use field::{Field, FieldKind};
+pub use format::{Column, Format, FormatError};
+pub use record::{Action, LogStatus, Record, RecordParser, Value};
+pub use scan::{
+    RATIO_GRACE_BYTES, RecordVisitor, ScanError, ScanErrorKind, ScanOptions, ScanReport,
+    StatusCounts, scan,
+};
+pub use skip::{SkipReason, SkipReport, SkipSample};
