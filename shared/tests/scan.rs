@@ -11,8 +11,10 @@ use flowlog_core::{
 
 const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
 const OK_LINE: &str = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
-const NODATA_LINE: &str = "2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA";
-const SKIPDATA_LINE: &str = "2 123456789010 eni-11111111111111111 - - - - - - - 1431280876 1431280934 - SKIPDATA";
+const NODATA_LINE: &str =
+    "2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA";
+const SKIPDATA_LINE: &str =
+    "2 123456789010 eni-11111111111111111 - - - - - - - 1431280876 1431280934 - SKIPDATA";
 
 /// Parses every record fully and remembers formats and a few values.
 #[derive(Default)]
@@ -30,7 +32,10 @@ impl RecordVisitor for Collect {
     }
 
     fn record(&mut self, line: &[u8]) -> Result<LogStatus, SkipReason> {
-        let format = self.format.as_ref().expect("format announced before records");
+        let format = self
+            .format
+            .as_ref()
+            .expect("format announced before records");
         let record = self.parser.parse(format, line)?;
         if let Some(Value::Address(ip)) = record.get(Field::SrcAddr) {
             self.srcaddrs.push(ip.to_string());
@@ -96,7 +101,10 @@ fn headerless_object_uses_the_configured_format() {
 fn headerless_object_without_configuration_uses_the_default_format() {
     let mut visitor = Collect::default();
     let report = scan(OK_LINE.as_bytes(), &ScanOptions::default(), &mut visitor).unwrap();
-    assert_eq!(report.records, 1, "a last line without newline still counts");
+    assert_eq!(
+        report.records, 1,
+        "a last line without newline still counts"
+    );
     assert_eq!(visitor.formats, [Format::default_v2()]);
 }
 
@@ -123,7 +131,11 @@ fn repeated_and_changed_headers_blank_lines_and_crlf_are_handled() {
     let mut visitor = Collect::default();
     let report = scan(text.as_bytes(), &ScanOptions::default(), &mut visitor).unwrap();
     assert_eq!(report.header_lines, 3);
-    assert_eq!(visitor.formats.len(), 2, "an identical repeated header is not a new format");
+    assert_eq!(
+        visitor.formats.len(),
+        2,
+        "an identical repeated header is not a new format"
+    );
     assert_eq!(report.log_status.ok, 1);
     assert_eq!(report.log_status.skipdata, 1);
     assert_eq!(report.skipped.counts[&SkipReason::BlankLine], 2);
@@ -148,10 +160,20 @@ fn malformed_lines_are_counted_with_samples_and_reading_goes_on() {
         &bad_address,
         OK_LINE,
     ]);
-    let report = scan(text.as_bytes(), &ScanOptions::default(), &mut Collect::default()).unwrap();
+    let report = scan(
+        text.as_bytes(),
+        &ScanOptions::default(),
+        &mut Collect::default(),
+    )
+    .unwrap();
     assert_eq!(report.records, 3);
     assert_eq!(report.skipped.total(), 3);
-    let lines: Vec<_> = report.skipped.samples.iter().map(|s| (s.line, s.reason)).collect();
+    let lines: Vec<_> = report
+        .skipped
+        .samples
+        .iter()
+        .map(|s| (s.line, s.reason))
+        .collect();
     assert_eq!(
         lines,
         [
@@ -204,7 +226,10 @@ fn corrupt_gzip_is_a_typed_error_with_the_records_read_before_it() {
         *b = !*b;
     }
     let error = scan(&bytes[..], &ScanOptions::default(), &mut Collect::default()).unwrap_err();
-    assert!(matches!(error.kind, ScanErrorKind::CorruptGzip(_)), "{error}");
+    assert!(
+        matches!(error.kind, ScanErrorKind::CorruptGzip(_)),
+        "{error}"
+    );
     assert!(error.partial.records > 0 && error.partial.records < 20_000);
     assert!(error.to_string().contains("corrupt gzip"), "{error}");
 }
@@ -216,24 +241,44 @@ fn truncated_gzip_is_a_typed_error() {
     let bytes = gzip(object(&lines).as_bytes());
     let truncated = &bytes[..bytes.len() * 2 / 3];
     let error = scan(truncated, &ScanOptions::default(), &mut Collect::default()).unwrap_err();
-    assert!(matches!(error.kind, ScanErrorKind::TruncatedGzip), "{error}");
+    assert!(
+        matches!(error.kind, ScanErrorKind::TruncatedGzip),
+        "{error}"
+    );
     assert!(error.partial.records > 0);
 }
 
 #[test]
 fn text_that_is_not_a_flow_log_is_a_typed_error() {
     let text = "Dear reader,\nthis is a letter, not a flow log.\nRegards\n";
-    let error = scan(text.as_bytes(), &ScanOptions::default(), &mut Collect::default()).unwrap_err();
-    assert!(matches!(error.kind, ScanErrorKind::NotFlowLog(_)), "{error}");
+    let error = scan(
+        text.as_bytes(),
+        &ScanOptions::default(),
+        &mut Collect::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error.kind, ScanErrorKind::NotFlowLog(_)),
+        "{error}"
+    );
     assert_eq!(error.partial.records, 0);
 }
 
 #[test]
 fn a_large_foreign_object_is_abandoned_early() {
     let text = "some,csv,data,here\n".repeat(1_000_000);
-    let error = scan(text.as_bytes(), &ScanOptions::default(), &mut Collect::default()).unwrap_err();
+    let error = scan(
+        text.as_bytes(),
+        &ScanOptions::default(),
+        &mut Collect::default(),
+    )
+    .unwrap_err();
     assert!(matches!(error.kind, ScanErrorKind::NotFlowLog(_)));
-    assert!(error.partial.lines < 100_000, "read {} lines", error.partial.lines);
+    assert!(
+        error.partial.lines < 100_000,
+        "read {} lines",
+        error.partial.lines
+    );
 }
 
 #[test]
@@ -246,10 +291,20 @@ fn binary_data_is_not_a_flow_log() {
 #[test]
 fn empty_and_header_only_objects_are_empty_not_errors() {
     for text in ["", "\n", &format!("{DEFAULT_HEADER}\n")] {
-        let report = scan(text.as_bytes(), &ScanOptions::default(), &mut Collect::default()).unwrap();
+        let report = scan(
+            text.as_bytes(),
+            &ScanOptions::default(),
+            &mut Collect::default(),
+        )
+        .unwrap();
         assert_eq!(report.records, 0, "{text:?}");
     }
-    let report = scan(&gzip(b"")[..], &ScanOptions::default(), &mut Collect::default()).unwrap();
+    let report = scan(
+        &gzip(b"")[..],
+        &ScanOptions::default(),
+        &mut Collect::default(),
+    )
+    .unwrap();
     assert_eq!(report.records, 0);
 }
 

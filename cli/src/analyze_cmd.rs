@@ -1,0 +1,201 @@
+//! `flowlogs analyze`: per-source rates (and floods) over one or more objects.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use flowlog_core::{
+    AggregateOptions, Aggregator, ScanOptions, ScanReport, SourceSummary, StatusCounts,
+};
+use serde::Serialize;
+
+/// The totals of several objects' reports.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Objects read.
+    pub objects: usize,
+    /// Record lines, all statuses.
+    pub records: u64,
+    /// Records by status.
+    pub log_status: StatusCounts,
+    /// Skipped lines by reason name.
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+impl Totals {
+    /// Adds one object's report.
+    pub fn add(&mut self, report: &ScanReport) {
+        self.objects += 1;
+        self.records += report.records;
+        self.log_status.ok += report.log_status.ok;
+        self.log_status.nodata += report.log_status.nodata;
+        self.log_status.skipdata += report.log_status.skipdata;
+        for (reason, count) in &report.skipped.counts {
+            *self.skipped.entry(reason.as_str()).or_default() += count;
+        }
+    }
+}
+
+/// The `--json` document.
+#[derive(Serialize)]
+struct Document<'a> {
+    objects: usize,
+    records: u64,
+    log_status: StatusCounts,
+    skipped: &'a BTreeMap<&'static str, u64>,
+    unattributed: u64,
+    untracked_flows: u64,
+    sources: &'a [SourceSummary],
+}
+
+/// Reads every input into one aggregation.
+pub fn aggregate(
+    files: &[String],
+    scan_options: &ScanOptions,
+    options: AggregateOptions,
+) -> Result<(Aggregator, Totals), String> {
+    let mut aggregator = Aggregator::new(options);
+    let mut totals = Totals::default();
+    for name in crate::input::names(files) {
+        let input = crate::input::Input::open(&name)?;
+        let label = input.name.clone();
+        let report = flowlog_core::scan(input.into_reader(), scan_options, &mut aggregator)
+            .map_err(|e| format!("{label}: {e}"))?;
+        totals.add(&report);
+    }
+    Ok((aggregator, totals))
+}
+
+/// The `--json` document as a string.
+pub fn json(aggregator: &Aggregator, totals: &Totals, top: Option<usize>) -> String {
+    let mut sources = aggregator.summaries();
+    if let Some(n) = top {
+        sources.truncate(n);
+    }
+    let document = Document {
+        objects: totals.objects,
+        records: totals.records,
+        log_status: totals.log_status,
+        skipped: &totals.skipped,
+        unattributed: aggregator.unattributed(),
+        untracked_flows: aggregator.untracked_flows(),
+        sources: &sources,
+    };
+    serde_json::to_string_pretty(&document).expect("the document serialises")
+}
+
+/// The human-readable report.
+pub fn table(aggregator: &Aggregator, totals: &Totals, top: usize) -> String {
+    let mut out = String::new();
+    let status = &totals.log_status;
+    let _ = writeln!(
+        out,
+        "{} object(s), {} records (OK {}, NODATA {}, SKIPDATA {}), {} lines skipped{}",
+        totals.objects,
+        count(totals.records),
+        count(status.ok),
+        count(status.nodata),
+        count(status.skipdata),
+        count(totals.skipped.values().sum()),
+        skipped_detail(&totals.skipped),
+    );
+    let summaries = aggregator.summaries();
+    let _ = writeln!(
+        out,
+        "{} sources tracked{}{}",
+        count(summaries.len() as u64),
+        if aggregator.untracked_flows() > 0 {
+            format!(
+                ", {} flows from untracked sources (cap reached)",
+                count(aggregator.untracked_flows())
+            )
+        } else {
+            String::new()
+        },
+        if aggregator.unattributed() > 0 {
+            format!(
+                ", {} records without source or time",
+                count(aggregator.unattributed())
+            )
+        } else {
+            String::new()
+        },
+    );
+    if summaries.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nTop {} sources by flows (rates over each source's active time, at least one minute):",
+        top.min(summaries.len())
+    );
+    let _ = writeln!(
+        out,
+        "{:<40} {:>10} {:>10} {:>11} {:>11} {:>9}",
+        "SOURCE", "FLOWS", "PEAK/MIN", "PACKETS/S", "BYTES/S", "REJECTED"
+    );
+    for s in summaries.iter().take(top) {
+        let secs = (s.last_end - s.first_start).max(60) as f64;
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10} {:>10} {:>11.1} {:>11} {:>8.1}%",
+            s.source.to_string(),
+            count(s.flows),
+            count(s.peak_flows_per_minute),
+            s.packets as f64 / secs,
+            bytes_per_sec(s.bytes as f64 / secs),
+            100.0 * s.rejected as f64 / s.flows.max(1) as f64,
+        );
+    }
+    out
+}
+
+fn skipped_detail(skipped: &BTreeMap<&'static str, u64>) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<_> = skipped.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    format!(" ({})", parts.join(", "))
+}
+
+/// `1234567` → `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bytes_per_sec(rate: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = rate;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn byte_rates_use_decimal_units() {
+        assert_eq!(bytes_per_sec(12.0), "12.0 B");
+        assert_eq!(bytes_per_sec(1_500_000.0), "1.5 MB");
+    }
+}

@@ -1,0 +1,142 @@
+//! `flowlogs`: parse and analyze VPC Flow Logs objects locally, with the same core as the
+//! Lambda functions.
+
+mod analyze_cmd;
+mod input;
+mod parse_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use flowlog_core::{AggregateOptions, Attribution, Format, ScanOptions};
+
+/// Parse and analyze Amazon VPC Flow Logs objects (gzip or plain text, versions 2-11).
+#[derive(Parser)]
+#[command(name = "flowlogs", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every record as one JSON object per line, keyed by the AWS field names.
+    ///
+    /// Numeric fields are JSON numbers, `-` is null, everything else a string. A summary of
+    /// skipped lines goes to standard error.
+    Parse {
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Per-source flow, packet and byte rates over the inputs, as a table or JSON.
+    Analyze {
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How many sources to list (the table defaults to 20, JSON to all).
+        #[arg(long)]
+        top: Option<usize>,
+        /// Attribute flows to `srcaddr` or, when present, `pkt-srcaddr`.
+        #[arg(long, default_value = "srcaddr", value_parser = parse_attribution)]
+        attribution: Attribution,
+        /// Distinct sources tracked one by one; the rest are counted as untracked.
+        #[arg(long, default_value_t = AggregateOptions::default().max_sources)]
+        max_sources: usize,
+    },
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    /// Format of objects without a header line, e.g. "${version} ${srcaddr} ...".
+    /// Objects with a header line always use their header.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// Files to read (gzip or plain text); standard input when none or `-`.
+    files: Vec<String>,
+}
+
+impl ReadArgs {
+    fn scan_options(&self) -> ScanOptions {
+        ScanOptions {
+            format: self.format.clone(),
+            ..ScanOptions::default()
+        }
+    }
+}
+
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_attribution(text: &str) -> Result<Attribution, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("flowlogs: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Parse { read } => {
+            let reports = parse_cmd::run(&read.files, &read.scan_options())?;
+            for (name, report) in reports {
+                eprintln!(
+                    "{name}: {} records (OK {}, NODATA {}, SKIPDATA {}), {} lines skipped{}",
+                    report.records,
+                    report.log_status.ok,
+                    report.log_status.nodata,
+                    report.log_status.skipdata,
+                    report.skipped.total(),
+                    skip_samples(&report.skipped),
+                );
+            }
+            Ok(())
+        }
+        Command::Analyze {
+            read,
+            json,
+            top,
+            attribution,
+            max_sources,
+        } => {
+            let options = AggregateOptions {
+                attribution,
+                max_sources,
+                ..AggregateOptions::default()
+            };
+            let (aggregator, totals) =
+                analyze_cmd::aggregate(&read.files, &read.scan_options(), options)?;
+            if json {
+                println!("{}", analyze_cmd::json(&aggregator, &totals, top));
+            } else {
+                print!(
+                    "{}",
+                    analyze_cmd::table(&aggregator, &totals, top.unwrap_or(20))
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn skip_samples(skipped: &flowlog_core::SkipReport) -> String {
+    let parts: Vec<_> = skipped
+        .samples
+        .iter()
+        .map(|s| format!("line {}: {}", s.line, s.reason.as_str()))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join("; "))
+    }
+}
