@@ -1,10 +1,10 @@
-//! `flowlogs analyze`: per-source rates (and floods) over one or more objects.
+//! `flowlogs analyze`: per-source rates and flood findings over one or more objects.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use flowlog_core::{
-    AggregateOptions, Aggregator, ScanOptions, ScanReport, SourceSummary, StatusCounts,
+    AggregateOptions, Aggregator, Finding, ScanOptions, ScanReport, SourceSummary, StatusCounts,
 };
 use serde::Serialize;
 
@@ -45,6 +45,7 @@ struct Document<'a> {
     unattributed: u64,
     untracked_flows: u64,
     sources: &'a [SourceSummary],
+    floods: &'a [Finding],
 }
 
 /// Reads every input into one aggregation.
@@ -66,7 +67,12 @@ pub fn aggregate(
 }
 
 /// The `--json` document as a string.
-pub fn json(aggregator: &Aggregator, totals: &Totals, top: Option<usize>) -> String {
+pub fn json(
+    aggregator: &Aggregator,
+    totals: &Totals,
+    floods: &[Finding],
+    top: Option<usize>,
+) -> String {
     let mut sources = aggregator.summaries();
     if let Some(n) = top {
         sources.truncate(n);
@@ -79,12 +85,13 @@ pub fn json(aggregator: &Aggregator, totals: &Totals, top: Option<usize>) -> Str
         unattributed: aggregator.unattributed(),
         untracked_flows: aggregator.untracked_flows(),
         sources: &sources,
+        floods,
     };
     serde_json::to_string_pretty(&document).expect("the document serialises")
 }
 
 /// The human-readable report.
-pub fn table(aggregator: &Aggregator, totals: &Totals, top: usize) -> String {
+pub fn table(aggregator: &Aggregator, totals: &Totals, floods: &[Finding], top: usize) -> String {
     let mut out = String::new();
     let status = &totals.log_status;
     let _ = writeln!(
@@ -146,7 +153,69 @@ pub fn table(aggregator: &Aggregator, totals: &Totals, top: usize) -> String {
             100.0 * s.rejected as f64 / s.flows.max(1) as f64,
         );
     }
+    flood_section(&mut out, floods);
     out
+}
+
+fn flood_section(out: &mut String, floods: &[Finding]) {
+    if floods.is_empty() {
+        let _ = writeln!(out, "\nNo flood found.");
+        return;
+    }
+    let _ = writeln!(out, "\nFLOODS ({}):", floods.len());
+    for f in floods {
+        let ports: Vec<_> = f
+            .top_ports
+            .iter()
+            .map(|p| format!("{} ({})", p.port, p.flows))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  [{}] {} {} at {}: {}",
+            f.severity.as_str(),
+            f.rule,
+            f.source,
+            utc_minute(f.window_start),
+            f.reason
+        );
+        let _ = writeln!(
+            out,
+            "      {} minute(s) flagged, {} .. {}; top ports: {}{}",
+            f.windows_flagged,
+            utc_minute(f.first_start),
+            utc_minute(f.last_end),
+            ports.join(", "),
+            if f.skipdata_records > 0 {
+                format!(
+                    "; {} SKIPDATA records: the log lost data, counts are lower bounds",
+                    f.skipdata_records
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
+pub fn utc_minute(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), after Howard Hinnant's published algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }
 
 fn skipped_detail(skipped: &BTreeMap<&'static str, u64>) -> String {
@@ -191,6 +260,13 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn unix_times_print_as_utc_minutes() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(1_700_000_040), "2023-11-14 22:14 UTC");
+        assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00 UTC");
     }
 
     #[test]

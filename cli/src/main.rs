@@ -8,7 +8,7 @@ mod parse_cmd;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use flowlog_core::{AggregateOptions, Attribution, Format, ScanOptions};
+use flowlog_core::{AggregateOptions, Attribution, Cidr, FloodRules, Format, ScanOptions};
 
 /// Parse and analyze Amazon VPC Flow Logs objects (gzip or plain text, versions 2-11).
 #[derive(Parser)]
@@ -28,7 +28,7 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Per-source flow, packet and byte rates over the inputs, as a table or JSON.
+    /// Per-source flow, packet and byte rates and flood findings over the inputs, as a table or JSON.
     Analyze {
         #[command(flatten)]
         read: ReadArgs,
@@ -44,6 +44,8 @@ enum Command {
         /// Distinct sources tracked one by one; the rest are counted as untracked.
         #[arg(long, default_value_t = AggregateOptions::default().max_sources)]
         max_sources: usize,
+        #[command(flatten)]
+        rules: RuleArgs,
     },
 }
 
@@ -64,6 +66,51 @@ impl ReadArgs {
             ..ScanOptions::default()
         }
     }
+}
+
+/// Thresholds of the flood rules (defaults documented in the README).
+#[derive(Args)]
+struct RuleArgs {
+    /// Flows from one source in one minute before it can be a flood.
+    #[arg(long, default_value_t = FloodRules::default().min_flows_per_minute)]
+    min_flows_per_minute: u64,
+    /// Share of TCP flows that are SYN-only (0-1) that signals a SYN flood.
+    #[arg(long, default_value_t = FloodRules::default().syn_only_share)]
+    syn_only_share: f64,
+    /// Share of rejected flows (0-1) that signals a flood against closed doors.
+    #[arg(long, default_value_t = FloodRules::default().reject_share)]
+    reject_share: f64,
+    /// Distinct destination ports in a minute that signal a scan.
+    #[arg(long, default_value_t = FloodRules::default().distinct_ports)]
+    distinct_ports: usize,
+    /// Average packets per flow at or below which flows are tiny.
+    #[arg(long, default_value_t = FloodRules::default().max_packets_per_flow)]
+    max_packets_per_flow: f64,
+    /// Average bytes per flow at or above which a source is a heavy client, not a flood.
+    #[arg(long, default_value_t = FloodRules::default().heavy_bytes_per_flow)]
+    heavy_bytes_per_flow: u64,
+    /// Never report sources in this CIDR (repeatable; IPv4 or IPv6).
+    #[arg(long = "allow", value_name = "CIDR", value_parser = parse_cidr)]
+    allowlist: Vec<Cidr>,
+}
+
+impl RuleArgs {
+    fn rules(self) -> FloodRules {
+        FloodRules {
+            min_flows_per_minute: self.min_flows_per_minute,
+            syn_only_share: self.syn_only_share,
+            reject_share: self.reject_share,
+            distinct_ports: self.distinct_ports,
+            max_packets_per_flow: self.max_packets_per_flow,
+            heavy_bytes_per_flow: self.heavy_bytes_per_flow,
+            allowlist: self.allowlist,
+            ..FloodRules::default()
+        }
+    }
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 fn parse_format(text: &str) -> Result<Format, String> {
@@ -107,6 +154,7 @@ fn run(cli: Cli) -> Result<(), String> {
             top,
             attribution,
             max_sources,
+            rules,
         } => {
             let options = AggregateOptions {
                 attribution,
@@ -115,13 +163,12 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let (aggregator, totals) =
                 analyze_cmd::aggregate(&read.files, &read.scan_options(), options)?;
+            let floods = flowlog_core::detect(&aggregator, &rules.rules());
             if json {
-                println!("{}", analyze_cmd::json(&aggregator, &totals, top));
+                println!("{}", analyze_cmd::json(&aggregator, &totals, &floods, top));
             } else {
-                print!(
-                    "{}",
-                    analyze_cmd::table(&aggregator, &totals, top.unwrap_or(20))
-                );
+                let table = analyze_cmd::table(&aggregator, &totals, &floods, top.unwrap_or(20));
+                print!("{table}");
             }
             Ok(())
         }
