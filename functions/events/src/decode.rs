@@ -1,0 +1,443 @@
+//! Recognising the shape of an invocation payload and extracting the objects it names.
+
+use aws_lambda_events::event::sns::SnsEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::key::form_decode;
+
+/// One S3 object to read, as the event named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key, decoded (S3 notifications URL-encode it).
+    pub key: String,
+    /// Another spelling of the key to try if `key` does not exist (EventBridge does not say
+    /// whether its keys are encoded: the raw key is tried first, then its decoded form).
+    pub fallback_key: Option<String>,
+    /// Object size in bytes, when the event gives it.
+    pub size: Option<u64>,
+    /// Entity tag, without quotes, when the event gives it.
+    pub etag: Option<String>,
+    /// Version id, when the bucket is versioned.
+    pub version_id: Option<String>,
+    /// S3's ordering token for events on the same key.
+    pub sequencer: Option<String>,
+}
+
+/// One SQS message: its id and what its body named (or why it could not be read).
+#[derive(Debug)]
+pub struct SqsItem {
+    /// The message id, echoed in `batchItemFailures` when the message fails.
+    pub message_id: String,
+    /// The objects in the body.
+    pub objects: Result<Vec<ObjectRef>, DecodeError>,
+}
+
+/// A decoded invocation.
+#[derive(Debug)]
+pub enum Trigger {
+    /// Objects named directly (S3 notification, EventBridge, SNS): one failure fails the call.
+    Objects(Vec<ObjectRef>),
+    /// An SQS batch: failures are reported per message.
+    Sqs(Vec<SqsItem>),
+    /// Nothing to do, and why (e.g. `s3:TestEvent`).
+    Ignored(&'static str),
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON.
+    #[error("payload is not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but of no accepted shape.
+    #[error(
+        "unrecognised event shape ({0}); expected an S3 notification, EventBridge Object Created, SQS or SNS event"
+    )]
+    UnknownShape(String),
+    /// An accepted shape with missing or malformed fields.
+    #[error("malformed {shape} event: {detail}")]
+    Malformed {
+        /// Which shape.
+        shape: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+fn malformed(shape: &'static str, detail: impl ToString) -> DecodeError {
+    DecodeError::Malformed {
+        shape,
+        detail: detail.to_string(),
+    }
+}
+
+/// Decodes an invocation payload.
+pub fn decode(event: Value) -> Result<Trigger, DecodeError> {
+    let source = first_record_source(&event);
+    match source.as_deref() {
+        Some("aws:sqs") => {
+            let sqs: SqsEvent = serde_json::from_value(event).map_err(|e| malformed("SQS", e))?;
+            let items = sqs
+                .records
+                .into_iter()
+                .map(|message| SqsItem {
+                    message_id: message.message_id.unwrap_or_default(),
+                    objects: match message.body {
+                        Some(body) => decode_text(&body),
+                        None => Err(malformed("SQS", "message without body")),
+                    },
+                })
+                .collect();
+            Ok(Trigger::Sqs(items))
+        }
+        Some("aws:sns") => {
+            let sns: SnsEvent = serde_json::from_value(event).map_err(|e| malformed("SNS", e))?;
+            let mut objects = Vec::new();
+            for record in sns.records {
+                objects.extend(decode_text(&record.sns.message)?);
+            }
+            Ok(objects_or_ignored(objects))
+        }
+        _ => decode_payload(event).map(objects_or_ignored),
+    }
+}
+
+fn objects_or_ignored(objects: Vec<ObjectRef>) -> Trigger {
+    if objects.is_empty() {
+        Trigger::Ignored("no object in the event (s3:TestEvent or an empty notification)")
+    } else {
+        Trigger::Objects(objects)
+    }
+}
+
+/// `Records[0].eventSource` (S3, SQS) or `Records[0].EventSource` (SNS).
+fn first_record_source(event: &Value) -> Option<String> {
+    let first = event.get("Records")?.get(0)?;
+    first
+        .get("eventSource")
+        .or_else(|| first.get("EventSource"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// A message body or SNS message: JSON text of any accepted inner shape.
+fn decode_text(text: &str) -> Result<Vec<ObjectRef>, DecodeError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    decode_payload(value)
+}
+
+/// The SNS envelope SQS receives when raw message delivery is off.
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+/// The `detail` of an EventBridge "Object Created" event.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ObjectCreatedDetail {
+    bucket: NamedBucket,
+    object: CreatedObject,
+}
+
+#[derive(Deserialize)]
+struct NamedBucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct CreatedObject {
+    key: String,
+    size: Option<u64>,
+    etag: Option<String>,
+    version_id: Option<String>,
+    sequencer: Option<String>,
+}
+
+/// An S3 notification, an EventBridge event, an SNS envelope or a test event.
+fn decode_payload(value: Value) -> Result<Vec<ObjectRef>, DecodeError> {
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Vec::new());
+    }
+    if value.get("Records").is_some() {
+        return s3_notification(value);
+    }
+    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let envelope: SnsEnvelope =
+            serde_json::from_value(value).map_err(|e| malformed("SNS envelope", e))?;
+        return decode_text(&envelope.message);
+    }
+    if let Some(detail_type) = value.get("detail-type").and_then(Value::as_str) {
+        if detail_type != "Object Created" {
+            return Err(DecodeError::UnknownShape(format!(
+                "EventBridge detail-type {detail_type:?}"
+            )));
+        }
+        let detail = value
+            .get("detail")
+            .cloned()
+            .ok_or_else(|| malformed("EventBridge", "no detail"))?;
+        let detail: ObjectCreatedDetail =
+            serde_json::from_value(detail).map_err(|e| malformed("EventBridge", e))?;
+        let raw = detail.object.key;
+        let decoded = form_decode(&raw).filter(|k| *k != raw);
+        return Ok(vec![ObjectRef {
+            bucket: detail.bucket.name,
+            key: raw,
+            fallback_key: decoded,
+            size: detail.object.size,
+            etag: detail.object.etag.map(unquote),
+            version_id: detail.object.version_id,
+            sequencer: detail.object.sequencer,
+        }]);
+    }
+    let keys: Vec<_> = value
+        .as_object()
+        .map(|o| o.keys().take(5).cloned().collect())
+        .unwrap_or_default();
+    Err(DecodeError::UnknownShape(format!(
+        "top-level keys {keys:?}"
+    )))
+}
+
+/// An S3 event notification, read leniently: only the fields used are required (emulators
+/// and older senders leave out `userIdentity`, `requestParameters` and the like).
+#[derive(Deserialize)]
+struct S3Notification {
+    #[serde(rename = "Records")]
+    records: Vec<S3Record>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record {
+    event_name: Option<String>,
+    s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: NamedBucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Object {
+    key: String,
+    size: Option<u64>,
+    #[serde(rename = "eTag")]
+    e_tag: Option<String>,
+    version_id: Option<String>,
+    sequencer: Option<String>,
+}
+
+fn s3_notification(value: Value) -> Result<Vec<ObjectRef>, DecodeError> {
+    let event: S3Notification = serde_json::from_value(value).map_err(|e| malformed("S3", e))?;
+    let mut objects = Vec::with_capacity(event.records.len());
+    for record in event.records {
+        let name = record.event_name.unwrap_or_default();
+        if !name.starts_with("ObjectCreated:") {
+            continue; // deletions, restores and the like carry no new flow records
+        }
+        let bucket = record.s3.bucket.name;
+        let raw = record.s3.object.key;
+        let key = form_decode(&raw).ok_or_else(|| {
+            malformed(
+                "S3",
+                format!("object key {raw:?} is not valid URL-encoded UTF-8"),
+            )
+        })?;
+        objects.push(ObjectRef {
+            bucket,
+            key,
+            fallback_key: None,
+            size: record.s3.object.size,
+            etag: record.s3.object.e_tag.map(unquote),
+            version_id: record.s3.object.version_id.filter(|v| !v.is_empty()),
+            sequencer: record.s3.object.sequencer,
+        });
+    }
+    Ok(objects)
+}
+
+fn unquote(etag: String) -> String {
+    etag.trim_matches('"').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn s3_record(key: &str) -> Value {
+        json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2023-11-14T22:20:01.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AROAEXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+            "responseElements": {"x-amz-request-id": "R1", "x-amz-id-2": "I2"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "flowlogs",
+                   "bucket": {"name": "flow-bucket", "ownerIdentity": {"principalId": "A1"}, "arn": "arn:aws:s3:::flow-bucket"},
+                   "object": {"key": key, "size": 2595, "eTag": "\"0123abcd\"", "sequencer": "0063CC545C372D5A7F"}}
+        })
+    }
+
+    fn notification(keys: &[&str]) -> Value {
+        json!({"Records": keys.iter().map(|k| s3_record(k)).collect::<Vec<_>>()})
+    }
+
+    fn eventbridge(key: &str) -> Value {
+        json!({
+            "version": "0", "id": "e1", "detail-type": "Object Created", "source": "aws.s3",
+            "account": "123456789012", "time": "2023-11-14T22:20:01Z", "region": "us-east-1",
+            "resources": ["arn:aws:s3:::flow-bucket"],
+            "detail": {"version": "0", "bucket": {"name": "flow-bucket"},
+                       "object": {"key": key, "size": 5, "etag": "b1946ac9", "sequencer": "617f08299329d189"},
+                       "request-id": "N4", "requester": "123456789012", "reason": "PutObject"}
+        })
+    }
+
+    fn sqs(bodies: &[String]) -> Value {
+        json!({"Records": bodies.iter().enumerate().map(|(i, b)| json!({
+            "messageId": format!("m{i}"), "receiptHandle": "h", "body": b,
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "x",
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
+        })).collect::<Vec<_>>()})
+    }
+
+    fn sns_envelope(message: &Value) -> Value {
+        json!({"Type": "Notification", "MessageId": "s1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+               "Message": message.to_string(), "Timestamp": "2023-11-14T22:20:02.000Z"})
+    }
+
+    fn objects(trigger: Trigger) -> Vec<ObjectRef> {
+        match trigger {
+            Trigger::Objects(objects) => objects,
+            other => panic!("expected objects, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn s3_notification_with_several_records_names_each_object() {
+        let found = objects(decode(notification(&["a.log.gz", "b.log.gz"])).unwrap());
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].bucket, "flow-bucket");
+        assert_eq!(found[1].key, "b.log.gz");
+        assert_eq!(found[0].etag.as_deref(), Some("0123abcd"));
+        assert_eq!(found[0].size, Some(2595));
+    }
+
+    #[test]
+    fn s3_keys_are_url_decoded() {
+        let key =
+            "AWSLogs/aws-account-id%3D123456789012/aws-service%3Dvpcflowlogs/my+logs/x.log.gz";
+        let found = objects(decode(notification(&[key])).unwrap());
+        assert_eq!(
+            found[0].key,
+            "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/my logs/x.log.gz"
+        );
+    }
+
+    #[test]
+    fn minimal_s3_records_as_emulators_send_them_are_accepted() {
+        let event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "AWSLogs%2Fyear%3D2025%2Fa+b%2Bc.log.gz"}}}]});
+        let found = objects(decode(event).unwrap());
+        assert_eq!(found[0].key, "AWSLogs/year=2025/a b+c.log.gz");
+        assert_eq!((found[0].size, found[0].etag.as_deref()), (None, None));
+    }
+
+    #[test]
+    fn non_creation_records_are_skipped() {
+        let mut event = notification(&["gone.log.gz"]);
+        event["Records"][0]["eventName"] = json!("ObjectRemoved:Delete");
+        assert!(matches!(decode(event).unwrap(), Trigger::Ignored(_)));
+    }
+
+    #[test]
+    fn s3_test_event_is_acknowledged_and_ignored() {
+        let event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2023-11-14T22:00:00.000Z",
+                           "Bucket": "flow-bucket", "RequestId": "R", "HostId": "H"});
+        assert!(matches!(decode(event).unwrap(), Trigger::Ignored(_)));
+    }
+
+    #[test]
+    fn eventbridge_object_created_keeps_the_raw_key_with_a_decoded_fallback() {
+        let found = objects(decode(eventbridge("a/year%3D2023/b.log.gz")).unwrap());
+        assert_eq!(found[0].key, "a/year%3D2023/b.log.gz");
+        assert_eq!(
+            found[0].fallback_key.as_deref(),
+            Some("a/year=2023/b.log.gz")
+        );
+        let plain = objects(decode(eventbridge("a/b.log.gz")).unwrap());
+        assert_eq!(plain[0].fallback_key, None);
+    }
+
+    #[test]
+    fn other_eventbridge_events_are_refused() {
+        let mut event = eventbridge("x");
+        event["detail-type"] = json!("Object Deleted");
+        assert!(matches!(decode(event), Err(DecodeError::UnknownShape(_))));
+    }
+
+    #[test]
+    fn sqs_bodies_may_hold_any_shape_and_bad_ones_fail_alone() {
+        let bodies = [
+            notification(&["one.log.gz"]).to_string(),
+            eventbridge("two.log.gz").to_string(),
+            sns_envelope(&notification(&["three.log.gz"])).to_string(),
+            "not json at all".to_string(),
+            json!({"Event": "s3:TestEvent"}).to_string(),
+        ];
+        let Trigger::Sqs(items) = decode(sqs(&bodies)).unwrap() else {
+            panic!("expected SQS")
+        };
+        let keys: Vec<_> = items
+            .iter()
+            .map(|i| {
+                i.objects
+                    .as_ref()
+                    .map(|o| o.iter().map(|r| r.key.clone()).collect::<Vec<_>>())
+            })
+            .collect();
+        assert_eq!(keys[0], Ok(vec!["one.log.gz".to_string()]));
+        assert_eq!(keys[1], Ok(vec!["two.log.gz".to_string()]));
+        assert_eq!(keys[2], Ok(vec!["three.log.gz".to_string()]));
+        assert!(matches!(keys[3], Err(DecodeError::NotJson(_))));
+        assert_eq!(keys[4], Ok(vec![]));
+        assert_eq!(items[3].message_id, "m3");
+    }
+
+    #[test]
+    fn sns_wrapped_s3_notification_names_its_objects() {
+        let event = json!({"Records": [{
+            "EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:t:sub",
+            "Sns": {"Type": "Notification", "MessageId": "s1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                    "Subject": "Amazon S3 Notification", "Message": notification(&["sns.log.gz"]).to_string(),
+                    "Timestamp": "2023-11-14T22:20:02.000Z", "SignatureVersion": "1", "Signature": "x",
+                    "SigningCertUrl": "https://example.invalid/c.pem", "UnsubscribeUrl": "https://example.invalid/u",
+                    "MessageAttributes": {}}
+        }]});
+        let found = objects(decode(event).unwrap());
+        assert_eq!(found[0].key, "sns.log.gz");
+    }
+
+    #[test]
+    fn unknown_shapes_are_refused_with_their_keys() {
+        let error = decode(json!({"hello": "world"})).unwrap_err();
+        assert!(error.to_string().contains("hello"), "{error}");
+        assert!(matches!(
+            decode(json!([1, 2])),
+            Err(DecodeError::UnknownShape(_))
+        ));
+    }
+}

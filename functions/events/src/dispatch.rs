@@ -1,0 +1,173 @@
+//! Running a per-object job over a decoded trigger and shaping the Lambda response.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use serde_json::{Value, json};
+
+use crate::decode::{ObjectRef, Trigger};
+
+/// One object (or undecodable message) that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFailure {
+    /// `bucket/key`, or the SQS message id when its body could not be decoded.
+    pub what: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Objects named directly by the event failed: the invocation fails so Lambda retries it (and
+/// sends it to the on-failure destination after the last retry).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} of {total} object(s) failed; first: {}: {}", failures.len(), failures[0].what, failures[0].error)]
+pub struct DispatchError {
+    /// Every failure.
+    pub failures: Vec<ObjectFailure>,
+    /// Objects in the event.
+    pub total: usize,
+}
+
+/// Runs `process` on every object of `trigger`, one after the other.
+///
+/// Direct events: every object is attempted, then any failure fails the call. SQS batches: the
+/// call succeeds with a partial batch response naming only the messages that failed (a bad
+/// body or any of its objects), so only those are retried.
+pub async fn dispatch<F, Fut, E>(trigger: Trigger, mut process: F) -> Result<Value, DispatchError>
+where
+    F: FnMut(ObjectRef) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    match trigger {
+        Trigger::Ignored(reason) => Ok(json!({ "ignored": reason })),
+        Trigger::Objects(objects) => {
+            let total = objects.len();
+            let mut failures = Vec::new();
+            for object in objects {
+                let what = format!("s3://{}/{}", object.bucket, object.key);
+                if let Err(e) = process(object).await {
+                    failures.push(ObjectFailure {
+                        what,
+                        error: e.to_string(),
+                    });
+                }
+            }
+            if failures.is_empty() {
+                Ok(json!({ "objects": total }))
+            } else {
+                Err(DispatchError { failures, total })
+            }
+        }
+        Trigger::Sqs(items) => {
+            let mut response = SqsBatchResponse::default();
+            for item in items {
+                let ok = match item.objects {
+                    Err(_) => false,
+                    Ok(objects) => {
+                        let mut ok = true;
+                        for object in objects {
+                            ok &= process(object).await.is_ok();
+                        }
+                        ok
+                    }
+                };
+                if !ok {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = item.message_id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+            Ok(serde_json::to_value(response).expect("a batch response serialises"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{DecodeError, SqsItem};
+
+    fn object(key: &str) -> ObjectRef {
+        ObjectRef {
+            bucket: "b".into(),
+            key: key.into(),
+            fallback_key: None,
+            size: None,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+        }
+    }
+
+    async fn fail_on_bad(o: ObjectRef) -> Result<(), String> {
+        if o.key.contains("bad") {
+            Err(format!("cannot read {}", o.key))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn direct_objects_are_all_attempted_and_any_failure_fails_the_call() {
+        let mut seen = Vec::new();
+        let trigger = Trigger::Objects(vec![object("bad1"), object("good"), object("bad2")]);
+        let error = dispatch(trigger, |o| {
+            seen.push(o.key.clone());
+            fail_on_bad(o)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(seen, ["bad1", "good", "bad2"]);
+        assert_eq!(error.failures.len(), 2);
+        assert_eq!(error.total, 3);
+        assert!(
+            error.to_string().contains("s3://b/bad1: cannot read bad1"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn direct_objects_that_all_succeed_report_their_count() {
+        let trigger = Trigger::Objects(vec![object("a"), object("b")]);
+        assert_eq!(
+            dispatch(trigger, fail_on_bad).await.unwrap(),
+            json!({"objects": 2})
+        );
+    }
+
+    #[tokio::test]
+    async fn sqs_batch_reports_only_the_failed_messages() {
+        let trigger = Trigger::Sqs(vec![
+            SqsItem {
+                message_id: "m0".into(),
+                objects: Ok(vec![object("good")]),
+            },
+            SqsItem {
+                message_id: "m1".into(),
+                objects: Ok(vec![object("good"), object("bad")]),
+            },
+            SqsItem {
+                message_id: "m2".into(),
+                objects: Err(DecodeError::NotJson("x".into())),
+            },
+            SqsItem {
+                message_id: "m3".into(),
+                objects: Ok(vec![]),
+            },
+        ]);
+        let response = dispatch(trigger, fail_on_bad).await.unwrap();
+        assert_eq!(
+            response,
+            json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn ignored_events_succeed_without_work() {
+        let response = dispatch(Trigger::Ignored("test event"), fail_on_bad)
+            .await
+            .unwrap();
+        assert_eq!(response, json!({"ignored": "test event"}));
+    }
+}
