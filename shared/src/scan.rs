@@ -520,6 +520,10 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
             self.visitor.begin_format(&format);
             self.format = Some(format);
         }
+        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            self.report.skipped.add(number, SkipReason::InvalidUtf8, line);
+            return;
+        }
         match self.visitor.record(line) {
             Ok(status) => {
                 self.report.records += 1;

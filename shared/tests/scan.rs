@@ -350,3 +350,16 @@ fn read_errors_of_the_source_are_reported_as_read_errors() {
     assert!(matches!(error.kind, ScanErrorKind::Read(_)), "{error}");
     assert!(error.to_string().contains("connection reset"));
 }
+
+#[test]
+fn lines_that_are_not_utf8_are_skipped_for_every_visitor() {
+    let mut bad = OK_LINE.as_bytes().to_vec();
+    bad[4] = 0xff;
+    let mut text = format!("{DEFAULT_HEADER}\n").into_bytes();
+    text.extend_from_slice(&bad);
+    text.push(b'\n');
+    let mut aggregator = flowlog_core::Aggregator::new(flowlog_core::AggregateOptions::default());
+    let report = scan(&text[..], &ScanOptions::default(), &mut aggregator).unwrap();
+    assert_eq!(report.records, 0);
+    assert_eq!(report.skipped.counts[&SkipReason::InvalidUtf8], 1);
+}
