@@ -19,6 +19,8 @@ pub struct Totals {
     pub log_status: StatusCounts,
     /// Skipped lines by reason name.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Inputs that could not be read (reported on standard error).
+    pub failed: usize,
 }
 
 impl Totals {
@@ -48,22 +50,30 @@ struct Document<'a> {
     floods: &'a [Finding],
 }
 
-/// Reads every input into one aggregation.
+/// Reads every input into one aggregation; each failing input is reported on standard error
+/// and counted in [`Totals::failed`].
 pub fn aggregate(
     files: &[String],
     scan_options: &ScanOptions,
     options: AggregateOptions,
-) -> Result<(Aggregator, Totals), String> {
+) -> (Aggregator, Totals) {
     let mut aggregator = Aggregator::new(options);
     let mut totals = Totals::default();
     for name in crate::input::names(files) {
-        let input = crate::input::Input::open(&name)?;
-        let label = input.name.clone();
-        let report = flowlog_core::scan(input.into_reader(), scan_options, &mut aggregator)
-            .map_err(|e| format!("{label}: {e}"))?;
-        totals.add(&report);
+        let result = crate::input::Input::open(&name).and_then(|input| {
+            let label = input.name.clone();
+            flowlog_core::scan(input.into_reader(), scan_options, &mut aggregator)
+                .map_err(|e| format!("{label}: {e}"))
+        });
+        match result {
+            Ok(report) => totals.add(&report),
+            Err(message) => {
+                totals.failed += 1;
+                crate::report_failure(&message);
+            }
+        }
     }
-    Ok((aggregator, totals))
+    (aggregator, totals)
 }
 
 /// The `--json` document as a string.

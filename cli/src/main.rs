@@ -2,6 +2,7 @@
 //! Lambda functions.
 
 mod analyze_cmd;
+mod generate_cmd;
 mod input;
 mod parse_cmd;
 
@@ -47,6 +48,8 @@ enum Command {
         #[command(flatten)]
         rules: RuleArgs,
     },
+    /// Write a deterministic synthetic flow-log object (for demos, tests and benchmarks).
+    Generate(generate_cmd::GenerateArgs),
 }
 
 #[derive(Args)]
@@ -123,18 +126,26 @@ fn parse_attribution(text: &str) -> Result<Attribution, String> {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_failed_inputs) => ExitCode::FAILURE,
         Err(message) => {
-            eprintln!("flowlogs: {message}");
+            report_failure(&message);
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+/// Prints one line saying what failed and why.
+fn report_failure(message: &str) {
+    eprintln!("flowlogs: {message}");
+}
+
+/// Runs a command; returns how many inputs failed (each already reported).
+fn run(cli: Cli) -> Result<usize, String> {
     match cli.command {
+        Command::Generate(args) => generate_cmd::run(&args).map(|()| 0),
         Command::Parse { read } => {
-            let reports = parse_cmd::run(&read.files, &read.scan_options())?;
+            let (reports, failed) = parse_cmd::run(&read.files, &read.scan_options())?;
             for (name, report) in reports {
                 eprintln!(
                     "{name}: {} records (OK {}, NODATA {}, SKIPDATA {}), {} lines skipped{}",
@@ -146,7 +157,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     skip_samples(&report.skipped),
                 );
             }
-            Ok(())
+            Ok(failed)
         }
         Command::Analyze {
             read,
@@ -162,7 +173,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 ..AggregateOptions::default()
             };
             let (aggregator, totals) =
-                analyze_cmd::aggregate(&read.files, &read.scan_options(), options)?;
+                analyze_cmd::aggregate(&read.files, &read.scan_options(), options);
+            if totals.objects == 0 {
+                return Ok(totals.failed);
+            }
             let floods = flowlog_core::detect(&aggregator, &rules.rules());
             if json {
                 println!("{}", analyze_cmd::json(&aggregator, &totals, &floods, top));
@@ -170,7 +184,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let table = analyze_cmd::table(&aggregator, &totals, &floods, top.unwrap_or(20));
                 print!("{table}");
             }
-            Ok(())
+            Ok(totals.failed)
         }
     }
 }

@@ -80,25 +80,38 @@ fn write_json_string(buf: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(buf, text).expect("writing to a Vec cannot fail");
 }
 
-/// Runs `parse` over the inputs; returns the reports per input for the summary.
-pub fn run(files: &[String], options: &ScanOptions) -> Result<Vec<(String, ScanReport)>, String> {
+/// Runs `parse` over the inputs: every readable input is printed, each failing one reported
+/// on standard error. Returns the reports per input and how many inputs failed.
+pub fn run(
+    files: &[String],
+    options: &ScanOptions,
+) -> Result<(Vec<(String, ScanReport)>, usize), String> {
     let stdout = io::stdout().lock();
     let mut writer = JsonLines::new(io::BufWriter::with_capacity(1 << 16, stdout));
     let mut reports = Vec::new();
+    let mut failed = 0;
     for name in crate::input::names(files) {
-        let input = crate::input::Input::open(&name)?;
-        let label = input.name.clone();
-        let report = flowlog_core::scan(input.into_reader(), options, &mut writer)
-            .map_err(|e| format!("{label}: {e}"))?;
+        let result = crate::input::Input::open(&name).and_then(|input| {
+            let label = input.name.clone();
+            flowlog_core::scan(input.into_reader(), options, &mut writer)
+                .map(|report| (label.clone(), report))
+                .map_err(|e| format!("{label}: {e}"))
+        });
         if let Some(e) = writer.error.take() {
             return broken_pipe_or(e);
         }
-        reports.push((label, report));
+        match result {
+            Ok(report) => reports.push(report),
+            Err(message) => {
+                failed += 1;
+                crate::report_failure(&message);
+            }
+        }
     }
     if let Err(e) = writer.flush() {
         return broken_pipe_or(e);
     }
-    Ok(reports)
+    Ok((reports, failed))
 }
 
 fn broken_pipe_or<T>(error: io::Error) -> Result<T, String> {

@@ -503,16 +503,10 @@ impl RecordVisitor for Aggregator {
             }
             None => LogStatus::Ok,
         };
+        // Every column this visitor reads is validated whatever the status, so a line it
+        // accepts is one the full parser accepts too (for these columns).
         let start = time(layout.start)?;
         let end = time(layout.end)?;
-        if status != LogStatus::Ok {
-            if status == LogStatus::SkipData
-                && let Some(t) = start.or(end)
-            {
-                *self.skipdata.entry(window_of(t)).or_default() += 1;
-            }
-            return Ok(status);
-        }
         let src = address(layout.src)?;
         let pkt_src = match self.options.attribution {
             Attribution::PktSrcAddr => address(layout.pkt_src)?,
@@ -537,6 +531,14 @@ impl RecordVisitor for Aggregator {
             dst_port: number(layout.dst_port, 16)?.map(|p| p as u16),
             dst: address(layout.dst)?,
         };
+        if status != LogStatus::Ok {
+            if status == LogStatus::SkipData
+                && let Some(t) = flow_start
+            {
+                *self.skipdata.entry(window_of(t)).or_default() += 1;
+            }
+            return Ok(status);
+        }
         match (pkt_src.or(src), flow_start) {
             (Some(source), Some(_)) => self.add(source, &flow),
             _ => self.unattributed += 1,

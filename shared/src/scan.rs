@@ -504,7 +504,8 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
             self.report.skipped.add(number, SkipReason::BlankLine, line);
             return;
         }
-        if line[0].is_ascii_lowercase()
+        let first = line.iter().find(|&&b| b != b' ').copied().unwrap_or(b' ');
+        if first.is_ascii_lowercase()
             && let Some(header) = Format::from_header_line(line)
         {
             self.report.header_lines += 1;
@@ -521,7 +522,9 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
             self.format = Some(format);
         }
         if !line.is_ascii() && std::str::from_utf8(line).is_err() {
-            self.report.skipped.add(number, SkipReason::InvalidUtf8, line);
+            self.report
+                .skipped
+                .add(number, SkipReason::InvalidUtf8, line);
             return;
         }
         match self.visitor.record(line) {

@@ -84,6 +84,18 @@ fn multi_member_gzip_is_read_to_the_end() {
 }
 
 #[test]
+fn a_header_with_leading_spaces_is_still_a_header() {
+    let mut visitor = Collect::default();
+    let report = scan(
+        &b"  srcaddr log-status\n10.0.0.1 OK\n"[..],
+        &ScanOptions::default(),
+        &mut visitor,
+    )
+    .unwrap();
+    assert_eq!((report.header_lines, report.records), (1, 1));
+}
+
+#[test]
 fn headerless_object_uses_the_configured_format() {
     let format: Format = "${srcaddr} ${dstaddr} ${log-status}".parse().unwrap();
     let options = ScanOptions {

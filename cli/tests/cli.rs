@@ -1,0 +1,284 @@
+//! The `flowlogs` binary end to end: generated objects in, the documented contract out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn flowlogs(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowlogs"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("flowlogs runs")
+}
+
+fn ok_stdout(args: &[&str]) -> String {
+    let out = flowlogs(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Generates an object and returns its path and ground truth.
+fn generate(name: &str, extra: &[&str]) -> (String, Value) {
+    let object = scratch(name);
+    let truth = scratch(&format!("{name}.truth.json"));
+    let (o, t) = (object.to_str().unwrap(), truth.to_str().unwrap());
+    let mut args = vec!["generate", "-o", o, "--truth", t];
+    args.extend_from_slice(extra);
+    ok_stdout(&args);
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    (o.to_owned(), truth)
+}
+
+#[test]
+fn analyze_json_matches_the_ground_truth_in_every_format() {
+    for (format, gzip) in [
+        ("default", true),
+        ("v3", false),
+        ("v5", true),
+        ("v8", false),
+        ("v11", true),
+    ] {
+        let mut args = vec![
+            "--format",
+            format,
+            "--records",
+            "20000",
+            "--nodata-every",
+            "500",
+        ];
+        args.extend([
+            "--skipdata-every",
+            "700",
+            "--malformed-every",
+            "1000",
+            "--seed",
+            "7",
+        ]);
+        if gzip {
+            args.extend(["--gzip", "6"]);
+        }
+        let (object, truth) = generate(&format!("truth-{format}.log"), &args);
+        let doc: Value = serde_json::from_str(&ok_stdout(&["analyze", "--json", &object])).unwrap();
+        assert_eq!(doc["records"], truth["records"], "{format}");
+        assert_eq!(doc["log_status"]["OK"], truth["ok"], "{format}");
+        assert_eq!(doc["log_status"]["NODATA"], truth["nodata"], "{format}");
+        assert_eq!(doc["log_status"]["SKIPDATA"], truth["skipdata"], "{format}");
+        let skipped: u64 = doc["skipped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            skipped,
+            truth["malformed_lines"].as_u64().unwrap(),
+            "{format}"
+        );
+        let sources = doc["sources"].as_array().unwrap();
+        assert_eq!(
+            sources.len(),
+            truth["per_source"].as_object().unwrap().len(),
+            "{format}"
+        );
+        for source in sources {
+            let expected = &truth["per_source"][source["source"].as_str().unwrap()];
+            for key in ["flows", "packets", "bytes", "rejected"] {
+                assert_eq!(
+                    source[key], expected[key],
+                    "{format} {key} of {}",
+                    source["source"]
+                );
+            }
+        }
+        assert_eq!(
+            doc["floods"],
+            Value::Array(vec![]),
+            "{format}: no flood in normal traffic"
+        );
+    }
+}
+
+#[test]
+fn parse_prints_one_json_object_per_record_keyed_by_the_header() {
+    let (object, truth) = generate(
+        "parse-v11.log",
+        &[
+            "--format",
+            "v11",
+            "--records",
+            "500",
+            "--nodata-every",
+            "50",
+        ],
+    );
+    let header = std::fs::read_to_string(&object)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let names: Vec<&str> = header.split(' ').collect();
+    let out = ok_stdout(&["parse", &object]);
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len() as u64, truth["records"].as_u64().unwrap());
+    for record in &records {
+        let keys: Vec<&str> = record
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sorted_names = names.clone();
+        sorted_names.sort_unstable();
+        let mut sorted_keys = keys.clone();
+        sorted_keys.sort_unstable();
+        assert_eq!(sorted_keys, sorted_names);
+        assert!(record["version"].is_u64() && record["start"].is_i64());
+        assert!(record["account-id"].is_string());
+        if record["log-status"] == "NODATA" {
+            assert!(record["srcaddr"].is_null() && record["packets"].is_null());
+        } else {
+            assert!(record["srcaddr"].is_string() && record["bytes"].is_u64());
+        }
+    }
+}
+
+#[test]
+fn parse_reads_stdin_and_uses_format_for_headerless_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowlogs"))
+        .args([
+            "parse",
+            "--format",
+            "${srcaddr} ${dstport} ${log-status} ${brand-new}",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"2001:db8::1 443 OK x\nbogus\n10.0.0.1 - OK -\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"srcaddr\":\"2001:db8::1\",\"dstport\":443,\"log-status\":\"OK\",\"brand-new\":\"x\"}\n\
+         {\"srcaddr\":\"10.0.0.1\",\"dstport\":null,\"log-status\":\"OK\",\"brand-new\":null}\n"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("2 records")
+            && stderr.contains("1 lines skipped")
+            && stderr.contains("line 2: field_count"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn analyze_finds_the_flood_and_shows_it_in_both_outputs() {
+    let (object, _) = generate(
+        "flood.log.gz",
+        &[
+            "--format",
+            "v5",
+            "--records",
+            "30000",
+            "--flood",
+            "203.0.113.7",
+            "--flood-flows",
+            "12000",
+            "--heavy-downloader",
+            "--gzip",
+            "6",
+        ],
+    );
+    let doc: Value = serde_json::from_str(&ok_stdout(&["analyze", "--json", &object])).unwrap();
+    let floods = doc["floods"].as_array().unwrap();
+    assert_eq!(floods.len(), 1, "{floods:?}");
+    assert_eq!(floods[0]["source"], "203.0.113.7");
+    assert_eq!(floods[0]["rule"], "syn-flood");
+    assert!(floods[0]["flows"].as_u64().unwrap() >= 2000);
+    for key in ["window_start", "packets", "bytes", "signals", "reason"] {
+        assert!(!floods[0][key].is_null(), "{key}");
+    }
+    let table = ok_stdout(&["analyze", &object]);
+    assert!(
+        table.contains("FLOODS (1)") && table.contains("syn-flood 203.0.113.7"),
+        "{table}"
+    );
+    let allowed = ok_stdout(&["analyze", "--json", "--allow", "203.0.113.0/24", &object]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&allowed).unwrap()["floods"],
+        Value::Array(vec![])
+    );
+}
+
+#[test]
+fn unreadable_or_foreign_input_exits_non_zero_with_one_line() {
+    let foreign = scratch("letter.txt");
+    std::fs::write(&foreign, "Dear reader,\nthis is not a flow log.\n").unwrap();
+    for args in [
+        vec!["analyze", foreign.to_str().unwrap()],
+        vec!["parse", "/no/such/file.log.gz"],
+    ] {
+        let out = flowlogs(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("flowlogs: "), "{stderr}");
+    }
+}
+
+#[test]
+fn a_bad_input_among_several_is_reported_and_the_others_still_read() {
+    let (good, truth) = generate("good-among-bad.log", &["--records", "300"]);
+    let out = flowlogs(&["analyze", "--json", "/no/such/file", &good]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["records"], truth["records"]);
+    assert_eq!(doc["objects"], 1);
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("/no/such/file")
+    );
+    let out = flowlogs(&["parse", "/no/such/file", &good]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stdout.iter().filter(|&&b| b == b'\n').count() as u64,
+        truth["records"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["--help"][..],
+        &["parse", "--help"],
+        &["analyze", "--help"],
+        &["generate", "--help"],
+    ] {
+        assert!(ok_stdout(command).contains("Usage: flowlogs"));
+    }
+}
