@@ -61,10 +61,6 @@ pub struct AggregateOptions {
     pub attribution: Attribution,
     /// Distinct sources tracked one by one; flows of further sources go to the untracked bucket.
     pub max_sources: usize,
-    /// Distinct destination ports remembered per source and window.
-    pub max_ports: usize,
-    /// Distinct destination addresses remembered per source and window.
-    pub max_destinations: usize,
 }
 
 impl Default for AggregateOptions {
@@ -72,42 +68,103 @@ impl Default for AggregateOptions {
         AggregateOptions {
             attribution: Attribution::SrcAddr,
             max_sources: 20_000,
-            max_ports: 64,
-            max_destinations: 16,
         }
     }
 }
 
-/// Counts per key for at most `cap` distinct keys; past that, new keys only set `saturated`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tally<T> {
-    entries: Vec<(T, u32)>,
+/// Distinct destination ports remembered per source and window (the count saturates here).
+pub const PORTS_PER_WINDOW: usize = 32;
+/// Destination ports with flow counts kept per source as evidence.
+pub const TOP_PORTS: usize = 16;
+/// Destination addresses with flow counts kept per source as evidence.
+pub const TOP_DESTINATIONS: usize = 8;
+
+/// The distinct destination ports of one window, exact up to [`PORTS_PER_WINDOW`]. Stored
+/// inline: no allocation, one cache line to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSet {
+    ports: [u16; PORTS_PER_WINDOW],
+    len: u8,
     saturated: bool,
 }
 
-impl<T> Default for Tally<T> {
-    fn default() -> Self {
-        Tally {
-            entries: Vec::new(),
-            saturated: false,
-        }
-    }
-}
+impl PortSet {
+    const EMPTY: PortSet = PortSet {
+        ports: [0; PORTS_PER_WINDOW],
+        len: 0,
+        saturated: false,
+    };
 
-impl<T: Copy + PartialEq + Ord> Tally<T> {
-    fn add(&mut self, key: T, cap: usize) {
-        if let Some(entry) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            entry.1 = entry.1.saturating_add(1);
-        } else if self.entries.len() < cap {
-            self.entries.push((key, 1));
+    #[inline]
+    fn insert(&mut self, port: u16) {
+        if self.saturated {
+            return; // the count is capped: nothing left to learn
+        }
+        let len = usize::from(self.len);
+        // Compare against all slots without branching (vectorises), then keep the used ones.
+        let mut hits = 0u32;
+        for (i, &p) in self.ports.iter().enumerate() {
+            hits |= u32::from(p == port) << i;
+        }
+        if hits & ((1u64 << len) - 1) as u32 != 0 {
+            return;
+        }
+        if len < PORTS_PER_WINDOW {
+            self.ports[len] = port;
+            self.len += 1;
         } else {
             self.saturated = true;
         }
     }
 
-    /// Distinct keys seen (a lower bound when [`Tally::saturated`]).
+    /// Distinct ports seen (a lower bound when [`PortSet::saturated`]).
     pub fn distinct(&self) -> usize {
-        self.entries.len()
+        usize::from(self.len)
+    }
+
+    /// More than [`PORTS_PER_WINDOW`] distinct ports were seen.
+    pub fn saturated(&self) -> bool {
+        self.saturated
+    }
+}
+
+/// Flow counts for the first `N` distinct keys seen, stored inline; later keys only set
+/// `saturated`. Evidence for findings, not an exact top-N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally<T, const N: usize> {
+    keys: [T; N],
+    counts: [u32; N],
+    len: u8,
+    saturated: bool,
+}
+
+impl<T: Copy + PartialEq + Ord, const N: usize> Tally<T, N> {
+    const fn new(filler: T) -> Self {
+        Tally {
+            keys: [filler; N],
+            counts: [0; N],
+            len: 0,
+            saturated: false,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, key: T) {
+        let len = usize::from(self.len);
+        if let Some(i) = self.keys[..len].iter().position(|k| *k == key) {
+            self.counts[i] = self.counts[i].saturating_add(1);
+        } else if len < N {
+            self.keys[len] = key;
+            self.counts[len] = 1;
+            self.len += 1;
+        } else {
+            self.saturated = true;
+        }
+    }
+
+    /// Distinct keys remembered (a lower bound when [`Tally::saturated`]).
+    pub fn distinct(&self) -> usize {
+        usize::from(self.len)
     }
 
     /// More distinct keys were seen than could be remembered.
@@ -115,9 +172,14 @@ impl<T: Copy + PartialEq + Ord> Tally<T> {
         self.saturated
     }
 
-    /// The `n` most frequent keys with their counts, most frequent first.
+    /// The `n` most frequent remembered keys with their counts, most frequent first.
     pub fn top(&self, n: usize) -> Vec<(T, u32)> {
-        let mut entries = self.entries.clone();
+        let len = usize::from(self.len);
+        let mut entries: Vec<(T, u32)> = self.keys[..len]
+            .iter()
+            .copied()
+            .zip(self.counts[..len].iter().copied())
+            .collect();
         entries.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         entries.truncate(n);
         entries
@@ -158,10 +220,8 @@ pub struct WindowStats {
     pub first_start: i64,
     /// Latest flow `end`.
     pub last_end: i64,
-    /// Destination ports with their flow counts (bounded).
-    pub dst_ports: Tally<u16>,
-    /// Destination addresses with their flow counts (bounded).
-    pub destinations: Tally<IpAddr>,
+    /// Distinct destination ports (bounded).
+    pub dst_ports: PortSet,
 }
 
 impl WindowStats {
@@ -176,12 +236,12 @@ impl WindowStats {
             protocols: ProtocolCounts::default(),
             first_start: i64::MAX,
             last_end: i64::MIN,
-            dst_ports: Tally::default(),
-            destinations: Tally::default(),
+            dst_ports: PortSet::EMPTY,
         }
     }
 
-    fn add(&mut self, flow: &Flow, options: &AggregateOptions) {
+    #[inline]
+    fn add(&mut self, flow: &Flow) {
         self.flows += 1;
         self.packets += flow.packets;
         self.bytes += flow.bytes;
@@ -196,18 +256,33 @@ impl WindowStats {
         self.first_start = self.first_start.min(flow.start);
         self.last_end = self.last_end.max(flow.end);
         if let Some(port) = flow.dst_port {
-            self.dst_ports.add(port, options.max_ports);
-        }
-        if let Some(dst) = flow.dst {
-            self.destinations.add(dst, options.max_destinations);
+            self.dst_ports.insert(port);
         }
     }
 }
 
-/// Everything one source sent, window by window.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Window starts kept inline in [`SourceStats`] before its window list is searched.
+const INLINE_STARTS: usize = 16;
+
+/// Everything one source sent: per-window counters, plus the destinations it hit most.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceStats {
+    /// Starts of the first windows, parallel to `windows`, searched without touching them.
+    starts: [i64; INLINE_STARTS],
     windows: Vec<WindowStats>,
+    top_ports: Tally<u16, TOP_PORTS>,
+    top_destinations: Tally<IpAddr, TOP_DESTINATIONS>,
+}
+
+impl Default for SourceStats {
+    fn default() -> Self {
+        SourceStats {
+            starts: [i64::MIN; INLINE_STARTS],
+            windows: Vec::new(),
+            top_ports: Tally::new(0),
+            top_destinations: Tally::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        }
+    }
 }
 
 impl SourceStats {
@@ -216,17 +291,41 @@ impl SourceStats {
         &self.windows
     }
 
-    fn add(&mut self, flow: &Flow, options: &AggregateOptions) {
+    /// Destination ports it sent the most flows to (the first [`TOP_PORTS`] distinct ones).
+    pub fn top_ports(&self) -> &Tally<u16, TOP_PORTS> {
+        &self.top_ports
+    }
+
+    /// Destination addresses it sent the most flows to (the first [`TOP_DESTINATIONS`]).
+    pub fn top_destinations(&self) -> &Tally<IpAddr, TOP_DESTINATIONS> {
+        &self.top_destinations
+    }
+
+    #[inline]
+    fn add(&mut self, flow: &Flow) {
         let window = window_of(flow.start);
-        // Records are unordered but an object spans few windows: search from the latest.
-        let stats = match self.windows.iter().rposition(|w| w.start == window) {
-            Some(i) => &mut self.windows[i],
-            None => {
-                self.windows.push(WindowStats::new(window));
-                self.windows.last_mut().expect("just pushed")
-            }
+        let inline = self.windows.len().min(INLINE_STARTS);
+        let found = match self.starts[..inline].iter().position(|&s| s == window) {
+            Some(i) => Some(i),
+            None => self.windows[inline..]
+                .iter()
+                .position(|w| w.start == window)
+                .map(|i| i + inline),
         };
-        stats.add(flow, options);
+        let index = found.unwrap_or_else(|| {
+            if self.windows.len() < INLINE_STARTS {
+                self.starts[self.windows.len()] = window;
+            }
+            self.windows.push(WindowStats::new(window));
+            self.windows.len() - 1
+        });
+        self.windows[index].add(flow);
+        if let Some(port) = flow.dst_port {
+            self.top_ports.add(port);
+        }
+        if let Some(dst) = flow.dst {
+            self.top_destinations.add(dst);
+        }
     }
 
     /// Sums over all windows.
@@ -434,15 +533,12 @@ impl Aggregator {
 
     fn add(&mut self, source: IpAddr, flow: &Flow) {
         if let Some(stats) = self.sources.get_mut(&source) {
-            stats.add(flow, &self.options);
+            stats.add(flow);
         } else if self.sources.len() < self.options.max_sources {
-            self.sources
-                .entry(source)
-                .or_default()
-                .add(flow, &self.options);
+            self.sources.entry(source).or_default().add(flow);
         } else {
             self.untracked_flows += 1;
-            self.untracked.add(flow, &self.options);
+            self.untracked.add(flow);
         }
     }
 }

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use crate::aggregate::{Aggregator, WINDOW_SECS, WindowStats};
+use crate::aggregate::{Aggregator, SourceStats, WINDOW_SECS, WindowStats};
 
 /// An IPv4 or IPv6 network in CIDR notation (a bare address is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -225,21 +225,21 @@ impl Signals {
     }
 }
 
-/// A destination port and the flows to it.
+/// A destination port and the flows the source sent to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PortCount {
     /// Destination port.
     pub port: u16,
-    /// Flows to it in the worst window.
+    /// Flows to it.
     pub flows: u32,
 }
 
-/// A destination address and the flows to it.
+/// A destination address and the flows the source sent to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DestinationCount {
     /// Destination address.
     pub address: IpAddr,
-    /// Flows to it in the worst window.
+    /// Flows to it.
     pub flows: u32,
 }
 
@@ -270,9 +270,9 @@ pub struct Finding {
     pub first_start: i64,
     /// Latest flow end over the flagged windows.
     pub last_end: i64,
-    /// The most-hit destination ports in the worst window.
+    /// The destination ports this source sent most flows to, over the object(s) read.
     pub top_ports: Vec<PortCount>,
-    /// The most-hit destination addresses in the worst window.
+    /// The destination addresses this source sent most flows to, over the object(s) read.
     pub top_destinations: Vec<DestinationCount>,
     /// SKIPDATA records in the flagged windows: the log lost records, counts are lower bounds.
     pub skipdata_records: u64,
@@ -305,7 +305,9 @@ pub fn detect(aggregator: &Aggregator, rules: &FloodRules) -> Vec<Finding> {
                         .unwrap_or(0)
                 })
                 .sum();
-            Some(finding(ip, worst, *signals, &flagged, skipdata, rules))
+            Some(finding(
+                ip, stats, worst, *signals, &flagged, skipdata, rules,
+            ))
         })
         .collect();
     findings.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.source.cmp(&b.source)));
@@ -314,6 +316,7 @@ pub fn detect(aggregator: &Aggregator, rules: &FloodRules) -> Vec<Finding> {
 
 fn finding(
     source: IpAddr,
+    stats: &SourceStats,
     worst: &WindowStats,
     signals: Signals,
     flagged: &[(&WindowStats, Signals)],
@@ -364,14 +367,14 @@ fn finding(
             .map(|(w, _)| w.last_end)
             .max()
             .unwrap_or(worst.start + WINDOW_SECS),
-        top_ports: worst
-            .dst_ports
+        top_ports: stats
+            .top_ports()
             .top(TOP_EVIDENCE)
             .into_iter()
             .map(|(port, flows)| PortCount { port, flows })
             .collect(),
-        top_destinations: worst
-            .destinations
+        top_destinations: stats
+            .top_destinations()
             .top(TOP_EVIDENCE)
             .into_iter()
             .map(|(address, flows)| DestinationCount { address, flows })

@@ -152,7 +152,7 @@ fn accepted_connections_to_many_ports_are_flagged() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].rule, "port-scan");
     assert_eq!(
-        findings[0].signals.distinct_ports.value, 64.0,
+        findings[0].signals.distinct_ports.value, 32.0,
         "bounded at the port cap"
     );
 }
