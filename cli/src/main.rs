@@ -170,7 +170,6 @@ fn run(cli: Cli) -> Result<usize, String> {
             let options = AggregateOptions {
                 attribution,
                 max_sources,
-                ..AggregateOptions::default()
             };
             let (aggregator, totals) =
                 analyze_cmd::aggregate(&read.files, &read.scan_options(), options);
