@@ -282,3 +282,32 @@ fn every_command_has_help() {
         assert!(ok_stdout(command).contains("Usage: flowlogs"));
     }
 }
+
+#[test]
+fn bundled_sample_objects_are_exactly_what_the_generator_writes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = scratch("samples");
+    std::fs::create_dir_all(&out).unwrap();
+    let status = Command::new("bash")
+        .arg(root.join("scripts/make-samples.sh"))
+        .env("FLOWLOGS", env!("CARGO_BIN_EXE_flowlogs"))
+        .env("OUT", &out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bundled = root.join("events/objects");
+    let mut names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 4);
+    for name in names {
+        let fresh = std::fs::read(out.join(&name)).unwrap();
+        let committed = std::fs::read(bundled.join(&name)).unwrap_or_default();
+        assert!(
+            fresh == committed,
+            "{name:?} differs: run scripts/make-samples.sh"
+        );
+    }
+}

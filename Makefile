@@ -1,0 +1,44 @@
+# flowlog-lambdas: `make demo` and `make test` are the two commands a newcomer needs.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+FLOWLOGS := target/debug/flowlogs
+
+.PHONY: help demo test lint unit bench samples conformance tools
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+demo: ## Analyze the bundled sample objects locally (no AWS account needed)
+	$(CARGO) build --quiet --locked -p flowlogs
+	@echo "== flowlogs analyze events/objects/*.log.gz"
+	@$(FLOWLOGS) analyze events/objects/*.log.gz
+	@echo
+	@echo "== the same as JSON, floods only:  flowlogs analyze --json ... | floods"
+	@$(FLOWLOGS) analyze --json events/objects/flood.log.gz \
+	  | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["floods"], indent=2))'
+
+test: lint unit ## Run every test (formatting, lints, unit and end-to-end tests against a local moto server)
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+unit: tools
+	$(CARGO) test --locked --workspace
+
+tools: ## Install the pinned tools the tests use (moto) into .tools/
+	@scripts/tools.sh moto >/dev/null
+
+bench: ## Throughput and memory: inflate-only vs parse+aggregate at 2M and 10M records
+	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 2000000
+	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 10000000 --runs 1
+
+samples: ## Regenerate the sample objects in events/objects/
+	$(CARGO) build --quiet --locked -p flowlogs
+	FLOWLOGS=$(FLOWLOGS) scripts/make-samples.sh
+
+conformance: ## Compare parses with the peer corpora in ../shared/conformance (not part of test)
+	$(CARGO) build --quiet --locked -p flowlogs
+	python3 scripts/conformance.py --strict

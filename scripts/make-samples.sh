@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerates the bundled sample objects in events/objects/ with `flowlogs generate`.
+# Deterministic: the same flowlogs version always writes the same bytes (a test checks it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flowlogs=${FLOWLOGS:-target/debug/flowlogs}
+out=${OUT:-events/objects}
+mkdir -p "$out"
+gen() { "$flowlogs" generate --gzip 6 "$@"; }
+
+# Default format (as AWS writes it with a header), mixed traffic, NODATA/SKIPDATA, a few bad lines.
+gen -o "$out/default-v2.log.gz" --records 3000 --seed 11 --nodata-every 200 --skipdata-every 900 --malformed-every 1000
+# Custom v3-v5 format with header.
+gen -o "$out/custom-v5.log.gz" --format v5 --records 3000 --seed 12 --nodata-every 300
+# IPv6 sources, v8 custom format.
+gen -o "$out/ipv6-v8.log.gz" --format v8 --records 2000 --seed 13 --ipv6-share 1.0
+# An obvious SYN flood from one IP, next to a heavy downloader (which is not a flood).
+gen -o "$out/flood.log.gz" --format v5 --records 12000 --seed 14 --flood 203.0.113.7 --flood-flows 6000 \
+    --flood-reject-share 0.2 --heavy-downloader --skipdata-every 2000
