@@ -507,6 +507,16 @@ impl Aggregator {
         &self.skipdata
     }
 
+    /// The latest flow `end` of any OK record, tracked or not.
+    pub fn latest_end(&self) -> Option<i64> {
+        self.sources
+            .values()
+            .chain(std::iter::once(&self.untracked))
+            .flat_map(SourceStats::windows)
+            .map(|w| w.last_end)
+            .max()
+    }
+
     /// Per-source totals, the busiest (by flows) first.
     pub fn summaries(&self) -> Vec<SourceSummary> {
         let mut all: Vec<_> = self.sources().map(|(ip, s)| s.summary(ip)).collect();

@@ -1,0 +1,192 @@
+//! Streaming one S3 object into the core, never buffering it whole.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use flowlog_core::{RecordVisitor, ScanError, ScanErrorKind, ScanOptions, ScanReport};
+use flowlog_events::ObjectRef;
+
+/// What is known of the object that was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Bucket.
+    pub bucket: String,
+    /// Key actually read (the decoded fallback when the raw key did not exist).
+    pub key: String,
+    /// Entity tag, without quotes.
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: Option<i64>,
+    /// When S3 stored it (Unix seconds): the object's arrival.
+    pub last_modified: Option<i64>,
+}
+
+impl ObjectMeta {
+    /// `s3://bucket/key`.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// A read object: the visitor after it saw every record, what the scan counted, and timing.
+#[derive(Debug)]
+pub struct ObjectScan<V> {
+    /// The visitor, holding what it gathered.
+    pub visitor: V,
+    /// Records, statuses, skipped lines, bytes.
+    pub report: ScanReport,
+    /// The object.
+    pub meta: ObjectMeta,
+    /// Time from the GetObject call to the end of the scan.
+    pub elapsed: Duration,
+}
+
+/// Why an object could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// The key does not exist (deleted before it was read, or a wrong key).
+    #[error("s3://{bucket}/{key} does not exist (deleted before it was read?)")]
+    NotFound {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// The function may not read it.
+    #[error(
+        "access denied to s3://{bucket}/{key}: check the function's role (s3:GetObject on the prefix) and the bucket policy"
+    )]
+    AccessDenied {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// GetObject failed otherwise (throttling, network, service error after the SDK's retries).
+    #[error("GetObject s3://{bucket}/{key} failed: {message}")]
+    Get {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// The SDK's error, with its code.
+        message: String,
+    },
+    /// The body could not be read to its end, or is not a flow log.
+    #[error("s3://{bucket}/{key}: {source}")]
+    Scan {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What the scanner found, with its partial counts.
+        #[source]
+        source: ScanError,
+    },
+}
+
+impl ObjectError {
+    /// Whether retrying the same object can succeed (a missing, foreign or damaged object will
+    /// not get better; throttling and network errors may).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ObjectError::NotFound { .. } | ObjectError::AccessDenied { .. } => false,
+            ObjectError::Get { .. } => true,
+            ObjectError::Scan { source, .. } => matches!(source.kind, ScanErrorKind::Read(_)),
+        }
+    }
+}
+
+/// Reads `object` from S3 and runs `visitor` over its records on a blocking thread (the scanner
+/// itself uses a second thread to inflate). Tries the event's fallback key if the key does not
+/// exist.
+pub async fn scan_object<V>(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    options: &ScanOptions,
+    mut visitor: V,
+) -> Result<ObjectScan<V>, ObjectError>
+where
+    V: RecordVisitor + Send + 'static,
+{
+    let started = Instant::now();
+    let (key, output) = match get(s3, object, &object.key).await {
+        Err(ObjectError::NotFound { .. }) if object.fallback_key.is_some() => {
+            let fallback = object.fallback_key.clone().expect("checked");
+            let output = get(s3, object, &fallback).await?;
+            (fallback, output)
+        }
+        result => (object.key.clone(), result?),
+    };
+    let meta = ObjectMeta {
+        bucket: object.bucket.clone(),
+        key,
+        etag: output.e_tag().map(|e| e.trim_matches('"').to_owned()),
+        size: output.content_length(),
+        last_modified: output.last_modified().map(|t| t.secs()),
+    };
+    // The bridge must be created on the runtime (it captures the handle) and read off it.
+    let reader = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
+    let options = options.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        let result = flowlog_core::scan(reader, &options, &mut visitor);
+        (visitor, result)
+    })
+    .await;
+    let (visitor, result) = match scanned {
+        Ok(done) => done,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    match result {
+        Ok(report) => Ok(ObjectScan {
+            visitor,
+            report,
+            meta,
+            elapsed: started.elapsed(),
+        }),
+        Err(source) => Err(ObjectError::Scan {
+            bucket: meta.bucket,
+            key: meta.key,
+            source,
+        }),
+    }
+}
+
+async fn get(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    key: &str,
+) -> Result<GetObjectOutput, ObjectError> {
+    let mut request = s3.get_object().bucket(&object.bucket).key(key);
+    if let Some(version) = &object.version_id {
+        request = request.version_id(version);
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| classify(e, &object.bucket, key))
+}
+
+fn classify(error: SdkError<GetObjectError>, bucket: &str, key: &str) -> ObjectError {
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    if let SdkError::ServiceError(service) = &error {
+        let err = service.err();
+        if err.is_no_such_key() {
+            return ObjectError::NotFound { bucket, key };
+        }
+        match err.code() {
+            Some("AccessDenied" | "AllAccessDisabled" | "InvalidObjectState") => {
+                return ObjectError::AccessDenied { bucket, key };
+            }
+            Some("NoSuchBucket") => return ObjectError::NotFound { bucket, key },
+            _ => {}
+        }
+    }
+    let message = crate::aws::describe(&error);
+    ObjectError::Get {
+        bucket,
+        key,
+        message,
+    }
+}

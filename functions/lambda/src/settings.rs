@@ -1,0 +1,177 @@
+//! Typed settings from environment variables, validated once at cold start.
+
+use std::str::FromStr;
+
+use flowlog_core::{AggregateOptions, Attribution, Format, ScanOptions};
+
+/// A setting that is present but unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name}={value:?} is invalid: {expected}")]
+pub struct SettingError {
+    /// The variable.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// What it should be.
+    pub expected: String,
+}
+
+/// Reads variables through a lookup function (the process environment, or a map in tests).
+pub struct Settings<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Settings<'a> {
+    /// Settings read through `lookup`.
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Settings { lookup }
+    }
+
+    /// The raw value, if set and not blank.
+    pub fn raw(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Parses `name` with `parse`, or returns `default` when it is unset.
+    pub fn parse<T>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, SettingError> {
+        match self.raw(name) {
+            None => Ok(default),
+            Some(value) => parse(value.trim()).ok_or_else(|| SettingError {
+                name: name.into(),
+                value,
+                expected: expected.into(),
+            }),
+        }
+    }
+
+    /// A whole number in `range`, or `default` when unset.
+    pub fn number<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, SettingError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let expected = format!("a number from {} to {}", range.start(), range.end());
+        self.parse(name, default, &expected, |v| {
+            v.parse().ok().filter(|n| range.contains(n))
+        })
+    }
+}
+
+/// How objects are read and aggregated: the settings both functions share.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    /// Scanner options (format for headerless objects, line and inflate caps).
+    pub scan: ScanOptions,
+    /// Aggregation options (attribution, source cap).
+    pub aggregate: AggregateOptions,
+}
+
+impl ReadSettings {
+    /// Reads `FLOW_LOG_FORMAT`, `ATTRIBUTION`, `MAX_SOURCES`, `MAX_LINE_BYTES`,
+    /// `MAX_INFLATED_BYTES` and `MAX_COMPRESSION_RATIO`.
+    pub fn from_settings(settings: &Settings<'_>) -> Result<ReadSettings, SettingError> {
+        let defaults = ScanOptions::default();
+        let format = settings.raw("FLOW_LOG_FORMAT").map(|text| {
+            text.parse::<Format>().map_err(|e| SettingError {
+                name: "FLOW_LOG_FORMAT".into(),
+                value: text.clone(),
+                expected: e.to_string(),
+            })
+        });
+        let scan = ScanOptions {
+            format: format.transpose()?,
+            max_line_bytes: settings.number(
+                "MAX_LINE_BYTES",
+                defaults.max_line_bytes,
+                1024..=(16 << 20),
+            )?,
+            max_decompressed_bytes: settings.number(
+                "MAX_INFLATED_BYTES",
+                defaults.max_decompressed_bytes,
+                (1 << 20)..=(1 << 40),
+            )?,
+            max_compression_ratio: settings.number(
+                "MAX_COMPRESSION_RATIO",
+                defaults.max_compression_ratio,
+                2..=100_000,
+            )?,
+            ..defaults
+        };
+        let aggregate = AggregateOptions {
+            attribution: settings.parse(
+                "ATTRIBUTION",
+                Attribution::SrcAddr,
+                "\"srcaddr\" or \"pkt-srcaddr\"",
+                |v| v.parse().ok(),
+            )?,
+            max_sources: settings.number(
+                "MAX_SOURCES",
+                AggregateOptions::default().max_sources,
+                1..=10_000_000,
+            )?,
+        };
+        Ok(ReadSettings { scan, aggregate })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> Result<ReadSettings, SettingError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| map.get(name).cloned();
+        ReadSettings::from_settings(&Settings::new(&lookup))
+    }
+
+    #[test]
+    fn unset_variables_give_the_defaults() {
+        let settings = read(&[]).unwrap();
+        assert_eq!(settings.scan.format, None);
+        assert_eq!(settings.aggregate, AggregateOptions::default());
+        assert_eq!(settings.scan.max_line_bytes, 64 << 10);
+    }
+
+    #[test]
+    fn valid_values_are_used() {
+        let settings = read(&[
+            ("FLOW_LOG_FORMAT", "${srcaddr} ${log-status}"),
+            ("ATTRIBUTION", "pkt-srcaddr"),
+            ("MAX_SOURCES", "500"),
+            ("MAX_INFLATED_BYTES", "1048576"),
+        ])
+        .unwrap();
+        assert_eq!(settings.scan.format.unwrap().len(), 2);
+        assert_eq!(settings.aggregate.attribution, Attribution::PktSrcAddr);
+        assert_eq!(settings.aggregate.max_sources, 500);
+        assert_eq!(settings.scan.max_decompressed_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_it_should_be() {
+        for (name, value, hint) in [
+            ("MAX_SOURCES", "lots", "a number from 1 to"),
+            ("MAX_SOURCES", "0", "a number from 1 to"),
+            ("ATTRIBUTION", "dstaddr", "pkt-srcaddr"),
+            ("FLOW_LOG_FORMAT", "${Bad}", "bad format token"),
+        ] {
+            let error = read(&[(name, value)]).unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(error.to_string().contains(hint), "{error}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Lambda entry point: settings and clients once per cold start, then the handler.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use rate_metrics::cloudwatch::CloudWatchSink;
+use rate_metrics::{App, Config};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    flowlog_lambda::logging::init();
+    let config = Config::from_env()?;
+    let sdk = flowlog_lambda::aws::sdk_config().await;
+    let app = App::new(
+        flowlog_lambda::aws::s3_client(&sdk),
+        CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+        config,
+    );
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        app.handle(event.payload).await
+    }))
+    .await
+}
