@@ -18,8 +18,8 @@ pub struct Stored {
 /// Outcome of [`MarkerStore::create`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
-    /// This call created it.
-    Created,
+    /// This call created it; the entity tag of what it wrote.
+    Created(String),
     /// It already existed (another invocation got there first).
     Exists,
 }
@@ -27,8 +27,8 @@ pub enum Created {
 /// Outcome of [`MarkerStore::replace`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replaced {
-    /// This call replaced the expected version.
-    Replaced,
+    /// This call replaced the expected version; the entity tag of what it wrote.
+    Replaced(String),
     /// Someone changed it since it was read.
     Conflict,
 }
@@ -119,7 +119,11 @@ impl MarkerStore {
                 .send()
                 .await;
             match sent {
-                Ok(_) => return Ok(Created::Created),
+                Ok(output) => {
+                    return Ok(Created::Created(
+                        output.e_tag().unwrap_or_default().to_owned(),
+                    ));
+                }
                 Err(e) if code(&e) == Some("PreconditionFailed") => return Ok(Created::Exists),
                 Err(e) if code(&e) == Some("ConditionalRequestConflict") => continue,
                 Err(e) => return Err(self.error("PutObject (If-None-Match)", &key, describe(&e))),
@@ -146,7 +150,9 @@ impl MarkerStore {
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(Replaced::Replaced),
+            Ok(output) => Ok(Replaced::Replaced(
+                output.e_tag().unwrap_or_default().to_owned(),
+            )),
             Err(e)
                 if matches!(
                     code(&e),

@@ -1,0 +1,270 @@
+//! End to end against a local moto server: a flow-log object in S3, the handler on a real event,
+//! the alert read back from an SQS queue subscribed to the SNS topic.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+use flood_alert::sns::SnsSink;
+use flood_alert::{App, Config};
+use flowlog_core::FloodRules;
+use flowlog_lambda::ReadSettings;
+use flowlog_synth::{Compression, Flood, Spec, formats};
+use moto_harness::MotoServer;
+use serde_json::{Value, json};
+
+const FLOODER: &str = "203.0.113.7";
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+struct Fixture {
+    sdk: SdkConfig,
+    bucket: String,
+    topic_arn: String,
+    queue_url: String,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let moto = MotoServer::shared();
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(moto_harness::REGION))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await;
+        let bucket = unique("flowlogs");
+        flowlog_lambda::aws::s3_client(&sdk)
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let topic_arn = sns
+            .create_topic()
+            .name(unique("alerts"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("inbox"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        Fixture {
+            sdk,
+            bucket,
+            topic_arn,
+            queue_url,
+        }
+    }
+
+    async fn put_object(&self, key: &str, flood: bool) {
+        let start = (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 3600)
+            / 60
+            * 60;
+        let spec = Spec {
+            records: 12_000,
+            seed: 5,
+            start,
+            skipdata_every: 1500,
+            flood: flood.then(|| Flood {
+                source: FLOODER.parse().unwrap(),
+                flows: 6_000,
+                syn_only: true,
+                reject_share: 0.1,
+                dst_ports: 2,
+            }),
+            heavy_downloader: true,
+            ..Spec::default()
+        }
+        .with_fields(formats::V5_ALL);
+        let mut body = Vec::new();
+        flowlog_synth::write_object(&spec, Compression::Gzip { level: 6 }, &mut body).unwrap();
+        let s3 = flowlog_lambda::aws::s3_client(&self.sdk);
+        s3.put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn app(&self, state_prefix: &str) -> App<SnsSink> {
+        let config = Config {
+            topic_arn: self.topic_arn.clone(),
+            state_bucket: self.bucket.clone(),
+            state_prefix: state_prefix.to_owned(),
+            cooldown_secs: 900,
+            rules: FloodRules::default(),
+            read: ReadSettings::from_settings(&flowlog_lambda::Settings::new(&|_| None)).unwrap(),
+        };
+        let sink = SnsSink::new(aws_sdk_sns::Client::new(&self.sdk), self.topic_arn.clone());
+        App::new(flowlog_lambda::aws::s3_client(&self.sdk), sink, config)
+    }
+
+    /// Every SNS envelope waiting in the queue (and removes them).
+    async fn drain(&self) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut all = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return all;
+            }
+            for m in messages {
+                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn s3_event(bucket: &str, key: &str) -> Value {
+    json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_sends_one_clear_alert_and_a_redelivery_sends_none() {
+    let fx = Fixture::new().await;
+    let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/flood.log.gz";
+    fx.put_object(key, true).await;
+    let app = fx.app(&unique("state"));
+    app.handle(s3_event(&fx.bucket, key)).await.unwrap();
+
+    let alerts = fx.drain().await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let envelope = &alerts[0];
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(subject.starts_with("[FLOOD] 203.0.113.7 "), "{subject}");
+    assert!(subject.contains("SYN"), "{subject}");
+    assert!(
+        subject.chars().count() < 100 && !subject.contains('\n'),
+        "{subject}"
+    );
+    let attributes = &envelope["MessageAttributes"];
+    assert_eq!(attributes["source_ip"]["Value"], FLOODER);
+    assert_eq!(attributes["rule"]["Value"], "syn-flood");
+    assert!(matches!(
+        attributes["severity"]["Value"].as_str(),
+        Some("HIGH" | "MEDIUM")
+    ));
+    assert_eq!(attributes["flows_per_minute"]["Type"], "Number");
+    let document: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(document["type"], "flowlog.flood");
+    assert_eq!(document["source"], FLOODER);
+    assert_eq!(document["rule"], "syn-flood");
+    assert!(document["flows"].as_u64().unwrap() >= 600);
+    assert_eq!(document["account_id"], "123456789012");
+    assert_eq!(document["region"], "us-east-1");
+    assert!(
+        document["object"]
+            .as_str()
+            .unwrap()
+            .ends_with("flood.log.gz")
+    );
+    println!(
+        "alert subject: {subject}; worst minute flows: {}",
+        document["flows"]
+    );
+
+    // The same event again (S3 delivers at least once): no second alert.
+    app.handle(s3_event(&fx.bucket, key)).await.unwrap();
+    assert!(fx.drain().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_invocations_racing_on_the_same_event_send_one_alert() {
+    let fx = Fixture::new().await;
+    fx.put_object("race.log.gz", true).await;
+    let state = unique("state");
+    let (a, b) = (fx.app(&state), fx.app(&state));
+    let event = s3_event(&fx.bucket, "race.log.gz");
+    let (ra, rb) = tokio::join!(a.handle(event.clone()), b.handle(event.clone()));
+    // The loser either saw the alert as sent, or a fresh claim and asks to be retried.
+    let outcomes = [ra.is_ok(), rb.is_ok()];
+    assert!(outcomes.contains(&true), "{ra:?} {rb:?}");
+    if let Some(e) = ra.as_ref().err().or(rb.as_ref().err()) {
+        assert!(e.to_string().contains("retry later"), "{e}");
+    }
+    // Its retry is then a no-op.
+    a.handle(event).await.unwrap();
+    assert_eq!(fx.drain().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn normal_traffic_with_a_heavy_downloader_sends_nothing() {
+    let fx = Fixture::new().await;
+    fx.put_object("quiet.log.gz", false).await;
+    fx.app(&unique("state"))
+        .handle(s3_event(&fx.bucket, "quiet.log.gz"))
+        .await
+        .unwrap();
+    assert!(fx.drain().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_object_fails_the_invocation_and_sends_nothing() {
+    let fx = Fixture::new().await;
+    let error = fx
+        .app(&unique("state"))
+        .handle(s3_event(&fx.bucket, "never-written.log.gz"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("does not exist"), "{error}");
+    assert!(fx.drain().await.is_empty());
+}
