@@ -5,7 +5,7 @@ SHELL := bash
 CARGO ?= cargo
 FLOWLOGS := target/debug/flowlogs
 
-.PHONY: help demo test lint unit bench samples conformance tools
+.PHONY: help demo test lint unit invoke bench samples conformance tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ demo: ## Analyze the bundled sample objects locally (no AWS account needed)
 	  | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["floods"], indent=2))'
 
 test: lint unit ## Run every test (formatting, lints, unit and end-to-end tests against a local moto server)
+	tests/invoke-local.sh
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -30,6 +31,9 @@ unit: tools
 
 tools: ## Install the pinned tools the tests use (moto) into .tools/
 	@scripts/tools.sh moto >/dev/null
+
+invoke: ## Both functions on the sample events via cargo lambda, against a local moto server
+	scripts/invoke-local.sh
 
 bench: ## Throughput and memory: inflate-only vs parse+aggregate at 2M and 10M records
 	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 2000000

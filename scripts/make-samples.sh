@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 flowlogs=${FLOWLOGS:-target/debug/flowlogs}
 out=${OUT:-events/objects}
 mkdir -p "$out"
-gen() { "$flowlogs" generate --gzip 6 "$@"; }
+# START (Unix seconds) moves the records in time, e.g. to recent minutes for a local invoke.
+start=()
+[ -n "${START:-}" ] && start=(--start "$START")
+gen() { "$flowlogs" generate --gzip 6 "${start[@]}" "$@"; }
 
 # Default format (as AWS writes it with a header), mixed traffic, NODATA/SKIPDATA, a few bad lines.
 gen -o "$out/default-v2.log.gz" --records 3000 --seed 11 --nodata-every 200 --skipdata-every 900 --malformed-every 1000
