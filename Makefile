@@ -5,7 +5,7 @@ SHELL := bash
 CARGO ?= cargo
 FLOWLOGS := target/debug/flowlogs
 
-.PHONY: help demo test lint unit invoke bench samples conformance tools
+.PHONY: help demo test lint template unit invoke bench samples conformance tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,12 +19,15 @@ demo: ## Analyze the bundled sample objects locally (no AWS account needed)
 	@$(FLOWLOGS) analyze --json events/objects/flood.log.gz \
 	  | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["floods"], indent=2))'
 
-test: lint unit ## Run every test (formatting, lints, unit and end-to-end tests against a local moto server)
+test: lint template unit ## Run every test (formatting, lints, unit and end-to-end tests against a local moto server)
 	tests/invoke-local.sh
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+template: ## Lint template.yaml (cfn-lint 1.53.3) and check its IAM, encryption and wiring (offline)
+	tests/template/run.sh
 
 unit: tools
 	$(CARGO) test --locked --workspace

@@ -24,8 +24,10 @@ wait_port() {
   echo "invoke-local: $2 did not start; see $work" >&2; exit 1
 }
 
+echo "== build (a compile error stops here rather than inside cargo lambda watch)"
+cargo build --quiet --locked -p flowlogs -p rate-metrics -p flood-alert
+
 echo "== sample objects with recent timestamps (CloudWatch takes 14 days back at most)"
-cargo build --quiet --locked -p flowlogs
 START=$(( ($(date +%s) - 1800) / 60 * 60 )) OUT="$work/objects" FLOWLOGS=target/debug/flowlogs scripts/make-samples.sh
 
 echo "== moto server"
@@ -50,7 +52,8 @@ wait_port "$invoke_port" "cargo lambda watch"
 
 invoke() {
   echo "-- cargo lambda invoke $1 --data-file events/$2"
-  cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "events/$2"
+  timeout 300 cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
+    --data-file "events/$2" || { echo "invoke-local: $1 failed; last watch log lines:" >&2; tail -20 "$work/watch.log" >&2; exit 1; }
   echo
 }
 for event in s3-notification.json s3-notification-hive-key.json eventbridge-object-created.json \

@@ -243,8 +243,9 @@ impl WindowStats {
     #[inline]
     fn add(&mut self, flow: &Flow) {
         self.flows += 1;
-        self.packets += flow.packets;
-        self.bytes += flow.bytes;
+        // Values come from the object: saturate rather than wrap on absurd ones.
+        self.packets = self.packets.saturating_add(flow.packets);
+        self.bytes = self.bytes.saturating_add(flow.bytes);
         self.rejected += u64::from(flow.action == Some(Action::Reject));
         self.syn_only += u64::from(flow.tcp_flags == Some(2));
         match flow.protocol {
@@ -261,14 +262,19 @@ impl WindowStats {
     }
 }
 
-/// Window starts kept inline in [`SourceStats`] before its window list is searched.
+/// Window starts kept inline in [`SourceStats`]; further windows are found through an index.
 const INLINE_STARTS: usize = 16;
+/// Windows one source may span (a day of minutes). An AWS object spans a few minutes; the cap
+/// only matters for objects with absurd timestamps, whose extra flows count as unattributed.
+pub const MAX_WINDOWS_PER_SOURCE: usize = 1440;
 
 /// Everything one source sent: per-window counters, plus the destinations it hit most.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceStats {
     /// Starts of the first windows, parallel to `windows`, searched without touching them.
     starts: [i64; INLINE_STARTS],
+    /// Positions of the windows past the inline ones, by start.
+    more: Option<Box<Map<i64, u32>>>,
     windows: Vec<WindowStats>,
     top_ports: Tally<u16, TOP_PORTS>,
     top_destinations: Tally<IpAddr, TOP_DESTINATIONS>,
@@ -278,6 +284,7 @@ impl Default for SourceStats {
     fn default() -> Self {
         SourceStats {
             starts: [i64::MIN; INLINE_STARTS],
+            more: None,
             windows: Vec::new(),
             top_ports: Tally::new(0),
             top_destinations: Tally::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
@@ -301,24 +308,33 @@ impl SourceStats {
         &self.top_destinations
     }
 
+    /// Adds a flow; false (and nothing changed) when it would need a window past the cap.
     #[inline]
-    fn add(&mut self, flow: &Flow) {
+    fn add(&mut self, flow: &Flow) -> bool {
         let window = window_of(flow.start);
         let inline = self.windows.len().min(INLINE_STARTS);
         let found = match self.starts[..inline].iter().position(|&s| s == window) {
             Some(i) => Some(i),
-            None => self.windows[inline..]
-                .iter()
-                .position(|w| w.start == window)
-                .map(|i| i + inline),
+            None => self
+                .more
+                .as_ref()
+                .and_then(|m| m.get(&window))
+                .map(|&i| i as usize),
         };
-        let index = found.unwrap_or_else(|| {
-            if self.windows.len() < INLINE_STARTS {
-                self.starts[self.windows.len()] = window;
+        let index = match found {
+            Some(i) => i,
+            None if self.windows.len() >= MAX_WINDOWS_PER_SOURCE => return false,
+            None => {
+                let i = self.windows.len();
+                if i < INLINE_STARTS {
+                    self.starts[i] = window;
+                } else {
+                    self.more.get_or_insert_default().insert(window, i as u32);
+                }
+                self.windows.push(WindowStats::new(window));
+                i
             }
-            self.windows.push(WindowStats::new(window));
-            self.windows.len() - 1
-        });
+        };
         self.windows[index].add(flow);
         if let Some(port) = flow.dst_port {
             self.top_ports.add(port);
@@ -326,6 +342,7 @@ impl SourceStats {
         if let Some(dst) = flow.dst {
             self.top_destinations.add(dst);
         }
+        true
     }
 
     /// Sums over all windows.
@@ -343,8 +360,8 @@ impl SourceStats {
         };
         for w in &self.windows {
             summary.flows += w.flows;
-            summary.packets += w.packets;
-            summary.bytes += w.bytes;
+            summary.packets = summary.packets.saturating_add(w.packets);
+            summary.bytes = summary.bytes.saturating_add(w.bytes);
             summary.rejected += w.rejected;
             summary.syn_only += w.syn_only;
             summary.peak_flows_per_minute = summary.peak_flows_per_minute.max(w.flows);
@@ -497,7 +514,8 @@ impl Aggregator {
         self.untracked_flows
     }
 
-    /// OK records with no source address or no time (the format lacks them, or `-`).
+    /// OK records not placed in any window: no source address or no time (the format lacks
+    /// them, or `-`), or a source already spanning [`MAX_WINDOWS_PER_SOURCE`] windows.
     pub fn unattributed(&self) -> u64 {
         self.unattributed
     }
@@ -534,22 +552,23 @@ impl Aggregator {
         for window in all.flat_map(SourceStats::windows) {
             let t = totals.entry(window.start).or_default();
             t.flows += window.flows;
-            t.packets += window.packets;
-            t.bytes += window.bytes;
+            t.packets = t.packets.saturating_add(window.packets);
+            t.bytes = t.bytes.saturating_add(window.bytes);
             t.rejected += window.rejected;
         }
         totals
     }
 
     fn add(&mut self, source: IpAddr, flow: &Flow) {
-        if let Some(stats) = self.sources.get_mut(&source) {
-            stats.add(flow);
+        let placed = if let Some(stats) = self.sources.get_mut(&source) {
+            stats.add(flow)
         } else if self.sources.len() < self.options.max_sources {
-            self.sources.entry(source).or_default().add(flow);
+            self.sources.entry(source).or_default().add(flow)
         } else {
             self.untracked_flows += 1;
-            self.untracked.add(flow);
-        }
+            self.untracked.add(flow)
+        };
+        self.unattributed += u64::from(!placed);
     }
 }
 

@@ -15,9 +15,9 @@ mod skip;
 mod token;
 
 pub use aggregate::{
-    AggregateOptions, Aggregator, Attribution, AttributionError, PORTS_PER_WINDOW, PortSet,
-    ProtocolCounts, SourceStats, SourceSummary, TOP_DESTINATIONS, TOP_PORTS, Tally, WINDOW_SECS,
-    WindowStats, WindowTotals, window_of,
+    AggregateOptions, Aggregator, Attribution, AttributionError, MAX_WINDOWS_PER_SOURCE,
+    PORTS_PER_WINDOW, PortSet, ProtocolCounts, SourceStats, SourceSummary, TOP_DESTINATIONS,
+    TOP_PORTS, Tally, WINDOW_SECS, WindowStats, WindowTotals, window_of,
 };
 pub use field::{Field, FieldKind};
 pub use flood::{

@@ -130,7 +130,8 @@ impl RecordParser {
         self.slots.clear();
         for (column, &span) in format.columns().iter().zip(&self.spans) {
             let text = token::slice(line, span);
-            let slot = if token::is_absent(text) {
+            // Every record has a log-status; `-` there is not a value AWS writes.
+            let slot = if token::is_absent(text) && column.kind() != FieldKind::LogStatus {
                 Slot::Absent
             } else {
                 typed(column.kind(), text, span)?

@@ -5,7 +5,7 @@
 //! carried partial line (capped), whatever the size of the object.
 
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::sync::mpsc;
 
 use serde::Serialize;
@@ -28,13 +28,13 @@ pub struct ScanOptions {
     pub max_compression_ratio: u64,
     /// Size of the chunks the input is read and inflated in.
     pub chunk_bytes: usize,
+    /// Stop reading at this instant with [`ScanErrorKind::Deadline`] (e.g. before a Lambda
+    /// function's timeout), reporting how far the scan got.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Inflated bytes read before the compression-ratio check applies.
 pub const RATIO_GRACE_BYTES: u64 = 64 << 20;
-
-/// Zero bytes in the start of an object mean binary data, not a text flow log.
-const BINARY_PROBE_BYTES: usize = 8 << 10;
 
 /// Data lines read without any record and without a header before giving up on an object.
 const GIVE_UP_AFTER_LINES: u64 = 1000;
@@ -47,6 +47,7 @@ impl Default for ScanOptions {
             max_decompressed_bytes: 8 << 30,
             max_compression_ratio: 100,
             chunk_bytes: 256 << 10,
+            deadline: None,
         }
     }
 }
@@ -138,6 +139,9 @@ pub enum ScanErrorKind {
     /// The object is not a VPC flow log.
     #[error("not a VPC flow-log object: {0}")]
     NotFlowLog(String),
+    /// The deadline passed before the end of the object.
+    #[error("stopped at the deadline before the end of the object")]
+    Deadline,
 }
 
 /// A failed read, with what had been read before it.
@@ -168,6 +172,13 @@ where
         let mut lines = Lines::new(options, visitor);
         let mut failure = None;
         for message in &full_rx {
+            if options
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                failure = Some(ScanErrorKind::Deadline);
+                break;
+            }
             match message {
                 Ok(chunk) => {
                     if let Err(kind) = lines.feed(&chunk) {
@@ -264,18 +275,30 @@ fn produce<R: Read>(
         bytes: &input_bytes,
         failed: &source_failed,
     };
-    let mut buffered = BufReader::with_capacity(limits.chunk_bytes, counting);
-    let gzip = match buffered.fill_buf() {
-        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
-        Err(e) => {
-            let _ = full.send(Err(ScanErrorKind::Read(e)));
-            return Produced {
-                input_bytes: input_bytes.get(),
-                inflated_bytes: 0,
-                gzip: false,
-            };
+    // Read the first two bytes whatever the reader's read sizes, then put them back in front.
+    let mut counting = counting;
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match counting.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = full.send(Err(ScanErrorKind::Read(e)));
+                return Produced {
+                    input_bytes: input_bytes.get(),
+                    inflated_bytes: 0,
+                    gzip: false,
+                };
+            }
         }
-    };
+    }
+    let gzip = head[..got] == [0x1f, 0x8b];
+    let buffered = BufReader::with_capacity(
+        limits.chunk_bytes,
+        io::Cursor::new(head).take(got as u64).chain(counting),
+    );
     let pump = Pump {
         limits,
         gzip,
@@ -378,7 +401,8 @@ struct Lines<'v, V: ?Sized> {
     carry: Vec<u8>,
     /// The carried line outgrew `max_line`: keep only its start and drop the rest.
     overlong: bool,
-    probed: bool,
+    /// Set when the object has shown neither a header nor a record for too long.
+    foreign: bool,
     report: ScanReport,
 }
 
@@ -392,21 +416,12 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
             has_header: false,
             carry: Vec::new(),
             overlong: false,
-            probed: false,
+            foreign: false,
             report: ScanReport::default(),
         }
     }
 
     fn feed(&mut self, mut chunk: &[u8]) -> Result<(), ScanErrorKind> {
-        if !self.probed {
-            self.probed = true;
-            let probe = &chunk[..chunk.len().min(BINARY_PROBE_BYTES)];
-            if memchr::memchr(0, probe).is_some() {
-                return Err(ScanErrorKind::NotFlowLog(
-                    "binary data (NUL bytes) at the start of the object".into(),
-                ));
-            }
-        }
         if !self.carry.is_empty() || self.overlong {
             let Some(end) = memchr::memchr(b'\n', chunk) else {
                 self.extend_carry(chunk);
@@ -422,12 +437,18 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
         }
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', chunk) {
+            if self.foreign {
+                break;
+            }
             let line = &chunk[start..end];
             self.line(line, line.len() > self.max_line);
             start = end + 1;
         }
+        if self.foreign {
+            return Err(self.foreign());
+        }
         self.extend_carry(&chunk[start..]);
-        self.check_foreign()
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), ScanErrorKind> {
@@ -435,6 +456,9 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
             let carry = std::mem::take(&mut self.carry);
             let overlong = self.overlong;
             self.line(&carry, overlong);
+        }
+        if self.foreign {
+            return Err(self.foreign());
         }
         let malformed = self.report.skipped.total()
             - self
@@ -466,15 +490,6 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
         }
     }
 
-    /// Gives up early on an object that has shown neither a header nor one record.
-    fn check_foreign(&self) -> Result<(), ScanErrorKind> {
-        if !self.has_header && self.report.records == 0 && self.report.lines >= GIVE_UP_AFTER_LINES
-        {
-            return Err(self.foreign());
-        }
-        Ok(())
-    }
-
     fn foreign(&self) -> ScanErrorKind {
         let first = self
             .report
@@ -491,6 +506,14 @@ impl<'v, V: RecordVisitor + ?Sized> Lines<'v, V> {
     }
 
     fn line(&mut self, raw: &[u8], overlong: bool) {
+        self.classify(raw, overlong);
+        // Give up on an object that has shown neither a header nor one record for too long.
+        self.foreign = !self.has_header
+            && self.report.records == 0
+            && self.report.lines >= GIVE_UP_AFTER_LINES;
+    }
+
+    fn classify(&mut self, raw: &[u8], overlong: bool) {
         self.report.lines += 1;
         let number = self.report.lines;
         if overlong {

@@ -375,3 +375,17 @@ fn lines_that_are_not_utf8_are_skipped_for_every_visitor() {
     assert_eq!(report.records, 0);
     assert_eq!(report.skipped.counts[&SkipReason::InvalidUtf8], 1);
 }
+
+#[test]
+fn a_passed_deadline_stops_the_scan_with_the_partial_counts() {
+    let text = object(&[DEFAULT_HEADER, OK_LINE]).repeat(50_000);
+    let options = ScanOptions {
+        deadline: Some(std::time::Instant::now()),
+        chunk_bytes: 4096,
+        ..ScanOptions::default()
+    };
+    let error = scan(text.as_bytes(), &options, &mut Collect::default()).unwrap_err();
+    assert!(matches!(error.kind, ScanErrorKind::Deadline), "{error}");
+    assert!(error.partial.records < 50_000);
+    assert!(error.to_string().contains("deadline"));
+}

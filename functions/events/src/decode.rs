@@ -181,10 +181,14 @@ struct CreatedObject {
     sequencer: Option<String>,
 }
 
-/// An S3 notification, an EventBridge event, an SNS envelope or a test event.
+/// An S3 notification, an EventBridge event, an SNS envelope, a test event, or a Lambda
+/// failure-destination record wrapping one of them (a redrive from the dead-letter queue).
 fn decode_payload(value: Value) -> Result<Vec<ObjectRef>, DecodeError> {
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Vec::new());
+    }
+    if let (Some(payload), Some(_)) = (value.get("requestPayload"), value.get("requestContext")) {
+        return decode_payload(payload.clone());
     }
     if value.get("Records").is_some() {
         return s3_notification(value);
@@ -471,6 +475,24 @@ mod tests {
         }]});
         let found = objects(decode(event).unwrap());
         assert_eq!(found[0].key, "sns.log.gz");
+    }
+
+    #[test]
+    fn failure_destination_records_are_unwrapped_for_a_redrive() {
+        let record = json!({"version": "1.0", "timestamp": "2023-11-14T22:30:00.000Z",
+            "requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": eventbridge("redrive.log.gz"),
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": "boom"}});
+        assert_eq!(
+            objects(decode(record.clone()).unwrap())[0].key,
+            "redrive.log.gz"
+        );
+        let Trigger::Sqs(items) = decode(sqs(&[record.to_string()])).unwrap() else {
+            panic!("SQS")
+        };
+        assert_eq!(items[0].objects.as_ref().unwrap()[0].key, "redrive.log.gz");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flowlog_core::{Aggregator, Finding};
+use flowlog_core::{Aggregator, Finding, ScanOptions};
 use flowlog_events::ObjectRef;
 use flowlog_lambda::{MarkerError, ObjectError, scan_object};
 use serde_json::Value;
@@ -70,25 +70,44 @@ impl<S: AlertSink + Sync> App<S> {
 
     /// Handles one invocation: any accepted event shape; SQS batches get a partial batch
     /// response, other shapes fail the invocation if any object failed.
-    pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
+    /// `deadline` is when the runtime stops the invocation (unknown in local tests).
+    pub async fn handle(
+        &self,
+        payload: Value,
+        deadline: Option<SystemTime>,
+    ) -> Result<Value, lambda_runtime::Error> {
         let trigger = flowlog_events::decode(payload)?;
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        Ok(flowlog_events::dispatch(trigger, |object| Box::pin(self.process(object))).await?)
+        let process = |object| Box::pin(self.process(object, deadline));
+        Ok(flowlog_events::dispatch(trigger, process).await?)
     }
 
     /// Reads one object, alerts about its floods; logs one summary line.
-    pub async fn process(&self, object: ObjectRef) -> Result<(), ProcessError> {
+    pub async fn process(
+        &self,
+        object: ObjectRef,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), ProcessError> {
         let url = format!("s3://{}/{}", object.bucket, object.key);
-        let result = self.alert_object(&object).await;
+        let result = self.alert_object(&object, deadline).await;
         if let Err(error) = &result {
             tracing::error!(object = %url, error = %error, "object failed");
         }
         result
     }
 
-    async fn alert_object(&self, object: &ObjectRef) -> Result<(), ProcessError> {
+    async fn alert_object(
+        &self,
+        object: &ObjectRef,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), ProcessError> {
+        // Stop reading early enough to publish and record the alerts before the timeout.
+        let options = ScanOptions {
+            deadline: deadline.map(flowlog_lambda::read_deadline),
+            ..self.config.read.scan.clone()
+        };
         let aggregator = Aggregator::new(self.config.read.aggregate);
-        let scan = scan_object(&self.s3, object, &self.config.read.scan, aggregator).await?;
+        let scan = scan_object(&self.s3, object, &options, aggregator).await?;
         let url = scan.meta.url();
         let findings = flowlog_core::detect(&scan.visitor, &self.config.rules);
         let (account_id, region) = object.flow_log_origin().unzip();

@@ -184,7 +184,7 @@ async fn a_flood_sends_one_clear_alert_and_a_redelivery_sends_none() {
     let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/flood.log.gz";
     fx.put_object(key, true).await;
     let app = fx.app(&unique("state"));
-    app.handle(s3_event(&fx.bucket, key)).await.unwrap();
+    app.handle(s3_event(&fx.bucket, key), None).await.unwrap();
 
     let alerts = fx.drain().await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
@@ -223,7 +223,7 @@ async fn a_flood_sends_one_clear_alert_and_a_redelivery_sends_none() {
     );
 
     // The same event again (S3 delivers at least once): no second alert.
-    app.handle(s3_event(&fx.bucket, key)).await.unwrap();
+    app.handle(s3_event(&fx.bucket, key), None).await.unwrap();
     assert!(fx.drain().await.is_empty());
 }
 
@@ -234,7 +234,7 @@ async fn two_invocations_racing_on_the_same_event_send_one_alert() {
     let state = unique("state");
     let (a, b) = (fx.app(&state), fx.app(&state));
     let event = s3_event(&fx.bucket, "race.log.gz");
-    let (ra, rb) = tokio::join!(a.handle(event.clone()), b.handle(event.clone()));
+    let (ra, rb) = tokio::join!(a.handle(event.clone(), None), b.handle(event.clone(), None));
     // The loser either saw the alert as sent, or a fresh claim and asks to be retried.
     let outcomes = [ra.is_ok(), rb.is_ok()];
     assert!(outcomes.contains(&true), "{ra:?} {rb:?}");
@@ -242,7 +242,7 @@ async fn two_invocations_racing_on_the_same_event_send_one_alert() {
         assert!(e.to_string().contains("retry later"), "{e}");
     }
     // Its retry is then a no-op.
-    a.handle(event).await.unwrap();
+    a.handle(event, None).await.unwrap();
     assert_eq!(fx.drain().await.len(), 1);
 }
 
@@ -251,7 +251,7 @@ async fn normal_traffic_with_a_heavy_downloader_sends_nothing() {
     let fx = Fixture::new().await;
     fx.put_object("quiet.log.gz", false).await;
     fx.app(&unique("state"))
-        .handle(s3_event(&fx.bucket, "quiet.log.gz"))
+        .handle(s3_event(&fx.bucket, "quiet.log.gz"), None)
         .await
         .unwrap();
     assert!(fx.drain().await.is_empty());
@@ -262,7 +262,7 @@ async fn a_missing_object_fails_the_invocation_and_sends_nothing() {
     let fx = Fixture::new().await;
     let error = fx
         .app(&unique("state"))
-        .handle(s3_event(&fx.bucket, "never-written.log.gz"))
+        .handle(s3_event(&fx.bucket, "never-written.log.gz"), None)
         .await
         .unwrap_err();
     assert!(error.to_string().contains("does not exist"), "{error}");

@@ -9,5 +9,8 @@ pub mod object;
 pub mod settings;
 
 pub use markers::{Created, MarkerError, MarkerStore, Replaced, Stored};
-pub use object::{ObjectError, ObjectMeta, ObjectScan, scan_object};
+pub use object::{
+    ObjectError, ObjectMeta, ObjectScan, PUBLISH_RESERVE, invocation_deadline, read_deadline,
+    scan_object,
+};
 pub use settings::{ReadSettings, SettingError, Settings};

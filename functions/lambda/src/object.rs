@@ -1,6 +1,6 @@
 //! Streaming one S3 object into the core, never buffering it whole.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
@@ -93,10 +93,40 @@ impl ObjectError {
         match self {
             ObjectError::NotFound { .. } | ObjectError::AccessDenied { .. } => false,
             ObjectError::Get { .. } => true,
-            ObjectError::Scan { source, .. } => matches!(source.kind, ScanErrorKind::Read(_)),
+            ObjectError::Scan { source, .. } => {
+                matches!(
+                    source.kind,
+                    ScanErrorKind::Read(_) | ScanErrorKind::Deadline
+                )
+            }
         }
     }
 }
+
+/// The invocation's deadline from the runtime's `deadline` (epoch milliseconds). Local
+/// emulators send a timeout instead (cargo-lambda: 600000); a value before the year 2001 is
+/// taken as milliseconds from now.
+pub fn invocation_deadline(deadline_ms: u64) -> SystemTime {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    let ms = Duration::from_millis(deadline_ms);
+    if deadline_ms < YEAR_2001_MS {
+        SystemTime::now() + ms
+    } else {
+        SystemTime::UNIX_EPOCH + ms
+    }
+}
+
+/// When to stop reading an object so that time remains to publish before the invocation's
+/// `deadline`: a quarter of the time left, at most [`PUBLISH_RESERVE`].
+pub fn read_deadline(deadline: SystemTime) -> Instant {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + left - (left / 4).min(PUBLISH_RESERVE)
+}
+
+/// The most time kept free for publishing after reading an object.
+pub const PUBLISH_RESERVE: Duration = Duration::from_secs(20);
 
 /// Reads `object` from S3 and runs `visitor` over its records on a blocking thread (the scanner
 /// itself uses a second thread to inflate). Tries the event's fallback key if the key does not
@@ -111,8 +141,12 @@ where
     V: RecordVisitor + Send + 'static,
 {
     let started = Instant::now();
+    // Without s3:ListBucket, S3 answers a missing key with 403 rather than 404: try the
+    // event's other spelling of the key on either.
     let (key, output) = match get(s3, object, &object.key).await {
-        Err(ObjectError::NotFound { .. }) if object.fallback_key.is_some() => {
+        Err(ObjectError::NotFound { .. } | ObjectError::AccessDenied { .. })
+            if object.fallback_key.is_some() =>
+        {
             let fallback = object.fallback_key.clone().expect("checked");
             let output = get(s3, object, &fallback).await?;
             (fallback, output)
@@ -188,5 +222,35 @@ fn classify(error: SdkError<GetObjectError>, bucket: &str, key: &str) -> ObjectE
         bucket,
         key,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_deadlines_are_absolute_and_emulator_timeouts_relative() {
+        let epoch_ms = 1_700_000_000_000;
+        assert_eq!(
+            invocation_deadline(epoch_ms),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_ms)
+        );
+        let relative = invocation_deadline(600_000)
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(relative > Duration::from_secs(599) && relative <= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_read_deadline_keeps_a_quarter_of_the_time_up_to_twenty_seconds() {
+        let in_secs = |s: u64| SystemTime::now() + Duration::from_secs(s);
+        let left = |i: Instant| i.saturating_duration_since(Instant::now()).as_secs_f64();
+        assert!((left(read_deadline(in_secs(4))) - 3.0).abs() < 0.2);
+        assert!((left(read_deadline(in_secs(300))) - 280.0).abs() < 0.2);
+        assert_eq!(
+            left(read_deadline(SystemTime::now() - Duration::from_secs(5))),
+            0.0
+        );
     }
 }

@@ -2,14 +2,18 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flowlog_core::Aggregator;
+use flowlog_core::{Aggregator, ScanOptions};
 use flowlog_events::ObjectRef;
-use flowlog_lambda::{ObjectError, scan_object};
+use flowlog_lambda::{MarkerError, MarkerStore, ObjectError, scan_object};
 use serde_json::Value;
 
 use crate::cloudwatch::{MetricsSink, PublishError};
 use crate::config::Config;
+use crate::ledger::{Ledger, Start};
 use crate::metrics::{self, BatchError};
+
+/// Lease length when the invocation's deadline is unknown (the longest Lambda timeout).
+const DEFAULT_LEASE_SECS: i64 = 900;
 
 /// Why an object's metrics were not (all) published.
 #[derive(Debug, thiserror::Error)]
@@ -43,42 +47,88 @@ pub enum ProcessError {
         #[source]
         source: PublishError,
     },
+    /// The publish ledger could not be read or written.
+    #[error("publish ledger: {0}")]
+    Ledger(#[from] MarkerError),
+    /// Another invocation is publishing this object right now; retry later.
+    #[error("{object}: another invocation holds the publish lease until {until}; retry later")]
+    Busy {
+        /// The object.
+        object: String,
+        /// When the other lease expires (Unix seconds).
+        until: i64,
+    },
 }
 
 /// The function: an S3 client to read objects and a sink for the metrics, built once.
 pub struct App<S> {
     s3: aws_sdk_s3::Client,
     sink: S,
+    ledger: Option<Ledger>,
     config: Config,
 }
 
 impl<S: MetricsSink + Sync> App<S> {
     /// The function with its clients and settings.
     pub fn new(s3: aws_sdk_s3::Client, sink: S, config: Config) -> Self {
-        App { s3, sink, config }
+        let ledger = config.ledger.as_ref().map(|(bucket, prefix)| {
+            Ledger::new(MarkerStore::new(s3.clone(), bucket.clone(), prefix))
+        });
+        App {
+            s3,
+            sink,
+            ledger,
+            config,
+        }
     }
 
     /// Handles one invocation: any accepted event shape; SQS batches get a partial batch
-    /// response, other shapes fail the invocation if any object failed.
-    pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
+    /// response, other shapes fail the invocation if any object failed. `deadline` is when
+    /// the runtime stops the invocation (unknown in local tests).
+    pub async fn handle(
+        &self,
+        payload: Value,
+        deadline: Option<SystemTime>,
+    ) -> Result<Value, lambda_runtime::Error> {
         let trigger = flowlog_events::decode(payload)?;
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        Ok(flowlog_events::dispatch(trigger, |object| Box::pin(self.process(object))).await?)
+        let process = |object| Box::pin(self.process(object, deadline));
+        Ok(flowlog_events::dispatch(trigger, process).await?)
     }
 
     /// Reads one object and publishes its metrics; logs one summary line.
-    pub async fn process(&self, object: ObjectRef) -> Result<(), ProcessError> {
+    pub async fn process(
+        &self,
+        object: ObjectRef,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), ProcessError> {
         let url = format!("s3://{}/{}", object.bucket, object.key);
-        let result = self.publish_object(&object).await;
+        let result = self.publish_object(&object, deadline).await;
         if let Err(error) = &result {
             tracing::error!(object = %url, error = %error, retryable = retryable(error), "object failed");
         }
         result
     }
 
-    async fn publish_object(&self, object: &ObjectRef) -> Result<(), ProcessError> {
+    async fn publish_object(
+        &self,
+        object: &ObjectRef,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), ProcessError> {
+        if let (Some(ledger), Some(etag)) = (&self.ledger, &object.etag)
+            && ledger
+                .is_complete(&object.bucket, &object.key, etag)
+                .await?
+        {
+            tracing::info!(object = %format!("s3://{}/{}", object.bucket, object.key), "already published: redelivery skipped");
+            return Ok(());
+        }
+        let options = ScanOptions {
+            deadline: deadline.map(flowlog_lambda::read_deadline),
+            ..self.config.read.scan.clone()
+        };
         let aggregator = Aggregator::new(self.config.read.aggregate);
-        let scan = scan_object(&self.s3, object, &self.config.read.scan, aggregator).await?;
+        let scan = scan_object(&self.s3, object, &options, aggregator).await?;
         let url = scan.meta.url();
         let aggregator = &scan.visitor;
         let now = unix_now();
@@ -109,17 +159,50 @@ impl<S: MetricsSink + Sync> App<S> {
                 "windows outside CloudWatch's accepted time range (14 days back, 2 hours ahead) were not published"
             );
         }
+        let lease_until = deadline.map_or(now + DEFAULT_LEASE_SECS, |d| unix(d) + 10);
+        let holder = format!("{}-{}", std::process::id(), now);
+        let id = (
+            scan.meta.bucket.as_str(),
+            scan.meta.key.as_str(),
+            scan.meta.etag.as_deref().unwrap_or(""),
+        );
+        let lease = match &self.ledger {
+            None => None,
+            Some(ledger) => match ledger.start(id, &holder, lease_until, now).await? {
+                Start::Complete => {
+                    tracing::info!(object = %url, "already published: redelivery skipped");
+                    return Ok(());
+                }
+                Start::Busy { until } => return Err(ProcessError::Busy { object: url, until }),
+                Start::Publish(lease) => Some(lease),
+            },
+        };
+        let mut already = 0;
         for (i, batch) in batches.iter().enumerate() {
-            self.sink
-                .put(&self.config.namespace, batch)
-                .await
-                .map_err(|source| ProcessError::Publish {
+            if let Some(lease) = &lease
+                && lease.published(i, batches.len(), batch).await?
+            {
+                already += 1;
+                continue;
+            }
+            if let Err(source) = self.sink.put(&self.config.namespace, batch).await {
+                if let Some(lease) = &lease {
+                    lease.release().await?;
+                }
+                return Err(ProcessError::Publish {
                     object: url.clone(),
                     batch: i + 1,
                     batches: batches.len(),
                     published: i,
                     source,
-                })?;
+                });
+            }
+            if let Some(lease) = &lease {
+                lease.mark(i, batches.len(), batch).await?;
+            }
+        }
+        if let Some(lease) = &lease {
+            lease.complete().await?;
         }
         let report = &scan.report;
         tracing::info!(
@@ -132,7 +215,8 @@ impl<S: MetricsSink + Sync> App<S> {
             untracked_flows = aggregator.untracked_flows(),
             top_sources = traffic.top_sources.len(),
             datums = datum_count,
-            requests = batches.len(),
+            requests = batches.len() - already,
+            already_published = already,
             lag_seconds = lag,
             duration_ms = scan.elapsed.as_millis() as u64,
             "object published"
@@ -145,13 +229,16 @@ fn retryable(error: &ProcessError) -> bool {
     match error {
         ProcessError::Object(e) => e.is_retryable(),
         ProcessError::Batch { .. } => false,
-        ProcessError::Publish { .. } => true,
+        ProcessError::Publish { .. } | ProcessError::Ledger(_) | ProcessError::Busy { .. } => true,
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn unix(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+fn unix_now() -> i64 {
+    unix(SystemTime::now())
 }

@@ -11,6 +11,9 @@ pub struct Config {
     pub top_n: usize,
     /// How objects are read and aggregated (see [`ReadSettings`]).
     pub read: ReadSettings,
+    /// Where the publish ledger lives (`LEDGER_BUCKET`, `LEDGER_PREFIX` default
+    /// `rate-metrics-ledger/`); without a bucket, redeliveries are published again.
+    pub ledger: Option<(String, String)>,
 }
 
 impl Config {
@@ -26,6 +29,12 @@ impl Config {
             namespace,
             top_n: settings.number("TOP_N", 20, 0..=1000)?,
             read: ReadSettings::from_settings(settings)?,
+            ledger: settings.raw("LEDGER_BUCKET").map(|bucket| {
+                let prefix = settings
+                    .raw("LEDGER_PREFIX")
+                    .unwrap_or_else(|| "rate-metrics-ledger/".into());
+                (bucket, prefix)
+            }),
         })
     }
 

@@ -17,7 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle(event.payload).await
+        let deadline = flowlog_lambda::invocation_deadline(event.context.deadline);
+        app.handle(event.payload, Some(deadline)).await
     }))
     .await
 }

@@ -115,6 +115,7 @@ impl Fixture {
             namespace: namespace.to_owned(),
             top_n: 5,
             read: ReadSettings::from_settings(&flowlog_lambda::Settings::new(&|_| None)).unwrap(),
+            ledger: Some((self.bucket.clone(), unique("ledger"))),
         };
         App::new(flowlog_lambda::aws::s3_client(&self.sdk), sink, config)
     }
@@ -176,7 +177,7 @@ async fn s3_notification_publishes_per_source_rates_that_match_the_object() {
     let namespace = unique("Rates");
     let response = fx
         .cloudwatch_app(&namespace)
-        .handle(s3_event(&fx.bucket, &[key]))
+        .handle(s3_event(&fx.bucket, &[key]), None)
         .await
         .unwrap();
     assert_eq!(response, json!({"objects": 1}));
@@ -232,7 +233,7 @@ async fn all_traffic_totals_cover_every_source() {
     let truth = fx.put_object("totals.log.gz", 6_000).await;
     let namespace = unique("Totals");
     fx.cloudwatch_app(&namespace)
-        .handle(s3_event(&fx.bucket, &["totals.log.gz"]))
+        .handle(s3_event(&fx.bucket, &["totals.log.gz"]), None)
         .await
         .unwrap();
     // The dimensionless series. CloudWatch answers a query without dimensions with exactly
@@ -261,7 +262,11 @@ async fn sqs_batch_reports_only_the_message_whose_object_is_missing() {
         {"messageId": "junk-3", "body": "{not json", "eventSource": "aws:sqs"},
     ]});
     let namespace = unique("Sqs");
-    let response = fx.cloudwatch_app(&namespace).handle(event).await.unwrap();
+    let response = fx
+        .cloudwatch_app(&namespace)
+        .handle(event, None)
+        .await
+        .unwrap();
     assert_eq!(
         response,
         json!({"batchItemFailures": [{"itemIdentifier": "gone-2"}, {"itemIdentifier": "junk-3"}]})
@@ -277,7 +282,10 @@ async fn eventbridge_object_created_is_processed() {
         "account": "123456789012", "time": "2025-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
         "detail": {"version": "0", "bucket": {"name": fx.bucket}, "object": {"key": "eb/object.log.gz", "size": 1}}});
     let namespace = unique("Eb");
-    fx.cloudwatch_app(&namespace).handle(event).await.unwrap();
+    fx.cloudwatch_app(&namespace)
+        .handle(event, None)
+        .await
+        .unwrap();
     assert_eq!(
         fx.sum(&namespace, "Records", None).await,
         truth.records as f64
@@ -289,7 +297,11 @@ async fn s3_test_event_is_acknowledged_without_metrics() {
     let fx = Fixture::new().await;
     let namespace = unique("TestEvent");
     let event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": fx.bucket});
-    let response = fx.cloudwatch_app(&namespace).handle(event).await.unwrap();
+    let response = fx
+        .cloudwatch_app(&namespace)
+        .handle(event, None)
+        .await
+        .unwrap();
     assert!(response["ignored"].is_string());
     assert_eq!(fx.sum(&namespace, "Records", None).await, 0.0);
 }
@@ -326,7 +338,7 @@ async fn a_publish_that_finally_fails_fails_the_invocation_with_a_clear_error() 
         "Failing",
     );
     let error = app
-        .handle(s3_event(&fx.bucket, &["fails.log.gz"]))
+        .handle(s3_event(&fx.bucket, &["fails.log.gz"]), None)
         .await
         .unwrap_err()
         .to_string();

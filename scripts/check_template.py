@@ -1,0 +1,1080 @@
+#!/usr/bin/env python3
+"""Offline checks of template.yaml that cfn-lint cannot make: least privilege, encryption,
+failure handling, and the wiring between the Rust code's settings and the template.
+
+Usage: scripts/check_template.py [--template PATH] [--root PATH]
+
+Prints one line per check ("ok   - ..." or "FAIL - ...: why"), then
+"check_template: N passed, M failed", and exits 1 if any check failed.
+
+The template is expanded with the SAM translator (aws-sam-translator, which the pinned cfn-lint
+brings; run with .tools/venv/bin/python after `scripts/tools.sh cfn-lint`), so the IAM checked
+is the IAM deployed, including what SAM adds by itself. Intrinsic functions are then evaluated
+for two parameter sets: the defaults, and an existing bucket with every prefix and name changed,
+so that a hard-coded value cannot pass for a parameter.
+
+The environment variables each function must have are not listed here: they are the
+upper-case names the Rust sources under functions/ pass to the settings helpers (outside test
+modules), so a new setting without a template parameter fails the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+# --------------------------------------------------------------------------- loading
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A YAML loader that turns CloudFormation short tags into their long (JSON) form."""
+
+
+def _short_tag(tag: str) -> Callable[[CfnLoader, yaml.Node], dict]:
+    key = "Ref" if tag == "Ref" else "Condition" if tag == "Condition" else f"Fn::{tag}"
+
+    def construct(loader: CfnLoader, node: yaml.Node) -> dict:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if tag == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {key: value}
+
+    return construct
+
+
+for _tag in (
+    "Ref Condition Sub GetAtt If Equals Not And Or Select Join Split FindInMap "
+    "Base64 GetAZs ImportValue Cidr Length ToJsonString Transform"
+).split():
+    CfnLoader.add_constructor(f"!{_tag}", _short_tag(_tag))
+
+
+def load_template(path: Path) -> dict:
+    with path.open(encoding="utf-8") as f:
+        return yaml.load(f, Loader=CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+def sam_translate(template: dict) -> dict:
+    """The CloudFormation template SAM deploys (offline: no AWS call is made)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = copy.deepcopy(template)
+    # The translator wants packaged code; `sam build`/`sam deploy` replace the local path.
+    globals_fn = sam.get("Globals", {}).get("Function", {})
+    if "CodeUri" in globals_fn:
+        globals_fn["CodeUri"] = "s3://bucket/code.zip"
+    for resource in sam.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            props = resource.setdefault("Properties", {})
+            if "CodeUri" in props:
+                props["CodeUri"] = "s3://bucket/code.zip"
+    return Translator(managed_policy_map={}, sam_parser=Parser()).translate(
+        sam_template=sam, parameter_values={}
+    )
+
+
+# --------------------------------------------------------------------------- evaluation
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STACK = "flowlogs-check"
+NO_VALUE = object()
+
+
+class Unresolvable(Exception):
+    pass
+
+
+class Scenario:
+    """A template evaluated for one set of parameter values."""
+
+    def __init__(self, name: str, template: dict, overrides: dict[str, str]):
+        self.name = name
+        self.template = template
+        self.params: dict[str, str] = {}
+        for pname, spec in template.get("Parameters", {}).items():
+            default = spec.get("Default")
+            self.params[pname] = "" if default is None else str(default)
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise Unresolvable(f"scenario {name}: unknown parameters {sorted(unknown)}")
+        self.params.update(overrides)
+        self.conditions: dict[str, bool] = {}
+        for cname in template.get("Conditions", {}):
+            self.condition(cname)
+        self.resources = {
+            lid: r
+            for lid, r in template.get("Resources", {}).items()
+            if "Condition" not in r or self.condition(r["Condition"])
+        }
+
+    # Names and ARNs the evaluator gives resources (what CloudFormation would generate).
+    def physical(self, lid: str) -> str:
+        return f"{STACK}-{lid.lower()}-abc123"
+
+    def ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": STACK,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/1",
+            "AWS::NoValue": NO_VALUE,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if name not in self.resources:
+            raise Unresolvable(f"Ref to {name}, which does not exist in scenario {self.name}")
+        rtype = self.resources[name]["Type"]
+        phys = self.physical(name)
+        return {
+            "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{phys}",
+            "AWS::SQS::Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{phys}",
+        }.get(rtype, phys)
+
+    def getatt(self, lid: str, attr: str) -> str:
+        if lid not in self.resources:
+            raise Unresolvable(f"GetAtt {lid}.{attr}: no such resource in scenario {self.name}")
+        rtype = self.resources[lid]["Type"]
+        phys = self.physical(lid)
+        table = {
+            ("AWS::S3::Bucket", "Arn"): f"arn:aws:s3:::{phys}",
+            ("AWS::SNS::Topic", "TopicArn"): f"arn:aws:sns:{REGION}:{ACCOUNT}:{phys}",
+            ("AWS::SNS::Topic", "TopicName"): phys,
+            ("AWS::SQS::Queue", "Arn"): f"arn:aws:sqs:{REGION}:{ACCOUNT}:{phys}",
+            ("AWS::SQS::Queue", "QueueName"): phys,
+            ("AWS::SQS::Queue", "QueueUrl"): f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{phys}",
+            ("AWS::Lambda::Function", "Arn"): f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{phys}",
+            ("AWS::Events::Rule", "Arn"): f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{phys}",
+            ("AWS::CloudWatch::Alarm", "Arn"): f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{phys}",
+            ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{ACCOUNT}:role/{phys}",
+            ("AWS::Logs::LogGroup", "Arn"): f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{phys}:*",
+        }
+        return table.get((rtype, attr), f"<{lid}.{attr}>")
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            spec = self.template.get("Conditions", {}).get(name)
+            if spec is None:
+                raise Unresolvable(f"unknown condition {name}")
+            self.conditions[name] = bool(self.eval(spec))
+        return self.conditions[name]
+
+    def sub(self, text: str, variables: dict[str, Any]) -> str:
+        def replace(m: re.Match) -> str:
+            inner = m.group(1)
+            if inner.startswith("!"):
+                return "${" + inner[1:] + "}"
+            if inner in variables:
+                return str(variables[inner])
+            if "." in inner and not inner.startswith("AWS::"):
+                lid, attr = inner.split(".", 1)
+                return self.getatt(lid, attr)
+            value = self.ref(inner)
+            if value is NO_VALUE:
+                raise Unresolvable(f"AWS::NoValue inside Fn::Sub {text!r}")
+            return str(value)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def eval(self, node: Any) -> Any:
+        """Fully evaluates intrinsic functions; drops AWS::NoValue."""
+        if isinstance(node, list):
+            items = [self.eval(x) for x in node]
+            return [x for x in items if x is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition" and isinstance(arg, str):
+                return self.condition(arg)
+            if key == "Fn::GetAtt":
+                lid, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.getatt(lid, self.eval(attr))
+            if key == "Fn::Sub":
+                if isinstance(arg, str):
+                    return self.sub(arg, {})
+                text, variables = arg
+                return self.sub(text, {k: self.eval(v) for k, v in variables.items()})
+            if key == "Fn::If":
+                cond, yes, no = arg
+                return self.eval(yes if self.condition(cond) else no)
+            if key == "Fn::Equals":
+                a, b = (self.eval(x) for x in arg)
+                return str(a) == str(b)
+            if key == "Fn::Not":
+                return not self.eval(arg[0])
+            if key == "Fn::And":
+                return all(self.eval(x) for x in arg)
+            if key == "Fn::Or":
+                return any(self.eval(x) for x in arg)
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(x) for x in self.eval(items))
+            if key == "Fn::Split":
+                sep, text = arg
+                return str(self.eval(text)).split(sep)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.eval(items)[int(self.eval(index))]
+            if key.startswith("Fn::"):
+                raise Unresolvable(f"{key} is not evaluated by this checker")
+        out = {}
+        for k, v in node.items():
+            value = self.eval(v)
+            if value is not NO_VALUE:
+                out[k] = value
+        return out
+
+    # Helpers over the evaluated template.
+    def props(self, lid: str) -> dict:
+        return self.eval(self.resources[lid].get("Properties", {}))
+
+    def of_type(self, rtype: str) -> list[str]:
+        return [lid for lid, r in self.resources.items() if r["Type"] == rtype]
+
+
+# --------------------------------------------------------------------------- settings in code
+
+
+def strip_test_modules(src: str) -> str:
+    """Removes `#[cfg(test)] mod x { ... }` blocks (brace matching that skips strings, chars and
+    comments)."""
+    pattern = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{")
+    out, i = [], 0
+    while (m := pattern.search(src, i)) is not None:
+        out.append(src[i : m.start()])
+        i = _block_end(src, m.end() - 1)
+    out.append(src[i:])
+    return "".join(out)
+
+
+def _block_end(src: str, open_brace: int) -> int:
+    depth, k, n = 0, open_brace, len(src)
+    while k < n:
+        c = src[k]
+        if src.startswith("//", k):
+            k = src.find("\n", k)
+            k = n if k < 0 else k
+            continue
+        if src.startswith("/*", k):
+            end = src.find("*/", k + 2)
+            k = n if end < 0 else end + 2
+            continue
+        raw = re.match(r'b?r(#*)"', src[k:])
+        if raw and (k == 0 or not (src[k - 1].isalnum() or src[k - 1] == "_")):
+            closing = '"' + raw.group(1)
+            end = src.find(closing, k + raw.end())
+            k = n if end < 0 else end + len(closing)
+            continue
+        if c == '"':
+            k += 1
+            while k < n and src[k] != '"':
+                k += 2 if src[k] == "\\" else 1
+            k += 1
+            continue
+        if c == "'":
+            if src.startswith("\\", k + 1):
+                end = src.find("'", k + 3)
+                k = n if end < 0 else end + 1
+                continue
+            if k + 2 < n and src[k + 2] == "'":
+                k += 3
+                continue
+            k += 1  # a lifetime
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+        k += 1
+    return n
+
+
+# Read straight from the process environment, and why the template need not set them.
+RUNTIME_PROVIDED = {
+    "AWS_LAMBDA_LOG_LEVEL": "set by Lambda from LoggingConfig.ApplicationLogLevel",
+    "RUST_LOG": "fallback when AWS_LAMBDA_LOG_LEVEL is unset (never, with LoggingConfig)",
+}
+
+
+class CodeSettings:
+    """Which environment variables each function crate (and the crates it uses) reads."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.functions = root / "functions"
+        workspace = tomllib.loads((root / "Cargo.toml").read_text())
+        self.workspace_deps = workspace.get("workspace", {}).get("dependencies", {})
+        self.crates: dict[str, Path] = {}  # package or binary name -> crate dir
+        for manifest in sorted(self.functions.glob("*/Cargo.toml")):
+            data = tomllib.loads(manifest.read_text())
+            names = [data.get("package", {}).get("name")]
+            names += [b.get("name") for b in data.get("bin", [])]
+            for name in filter(None, names):
+                self.crates[name] = manifest.parent
+
+    def _deps(self, crate: Path) -> list[Path]:
+        data = tomllib.loads((crate / "Cargo.toml").read_text())
+        out = []
+        for name, spec in data.get("dependencies", {}).items():
+            path = None
+            if isinstance(spec, dict) and "path" in spec:
+                path = (crate / spec["path"]).resolve()
+            elif isinstance(spec, dict) and spec.get("workspace"):
+                ws = self.workspace_deps.get(name)
+                if isinstance(ws, dict) and "path" in ws:
+                    path = (self.root / ws["path"]).resolve()
+            if path is not None and self.functions.resolve() in path.parents:
+                out.append(path)
+        return out
+
+    def sources(self, binary: str) -> list[Path]:
+        crate = self.crates.get(binary)
+        if crate is None:
+            return []
+        seen, todo = [], [crate.resolve()]
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.append(c)
+            todo.extend(self._deps(c))
+        return [p for c in seen for p in sorted((c / "src").rglob("*.rs"))]
+
+    def reads(self, binary: str) -> tuple[set[str], set[str]]:
+        """(names read through the settings helpers, names read straight from the env)."""
+        texts = [strip_test_modules(p.read_text()) for p in self.sources(binary)]
+        helpers = {"raw", "parse", "number"}
+        for text in texts:
+            helpers |= set(re.findall(r"fn\s+(\w+)\s*(?:<[^>]*>)?\(\s*&self,\s*name:\s*&str", text))
+            helpers |= set(re.findall(r"let\s+(\w+)\s*=\s*\|\s*name:\s*&str", text))
+        settings, direct = set(), set()
+        for text in texts:
+            for callee, name in re.findall(r'\b(\w+)\(\s*"([A-Z][A-Z0-9_]+)"', text):
+                if callee in helpers:
+                    settings.add(name)
+            direct |= set(re.findall(r'env::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]+)"', text))
+        return settings, direct - settings
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class Report:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name: str, fn: Callable[[], list[str] | None]) -> None:
+        try:
+            problems = fn() or []
+        except Unresolvable as e:
+            problems = [f"cannot evaluate: {e}"]
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            problems = [f"{type(e).__name__}: {e}"]
+        if problems:
+            self.failed += 1
+            print(f"FAIL - {name}: " + "; ".join(problems[:6]) + (" ..." if len(problems) > 6 else ""))
+        else:
+            self.passed += 1
+            print(f"ok   - {name}")
+
+
+def as_list(x: Any) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+def statements(policy_doc: dict) -> list[dict]:
+    return as_list(policy_doc.get("Statement", []))
+
+
+def refs_in(node: Any) -> set[str]:
+    """Names referenced by Ref and by ${...} in Fn::Sub strings."""
+    out: set[str] = set()
+    if isinstance(node, list):
+        for x in node:
+            out |= refs_in(x)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            if k == "Ref" and isinstance(v, str):
+                out.add(v)
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                out |= {n.split(".")[0] for n in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                if isinstance(v, list):
+                    out |= refs_in(v[1])
+            else:
+                out |= refs_in(v)
+    return out
+
+
+# Per function, the small S3 store it keeps state in with conditional writes:
+# (bucket variable, prefix variable, prefix parameter).
+STORES = {
+    "rate-metrics": ("LEDGER_BUCKET", "LEDGER_PREFIX", "LedgerPrefix"),
+    "flood-alert": ("ALERT_STATE_BUCKET", "ALERT_STATE_PREFIX", "AlertStatePrefix"),
+}
+ALLOWED_ACTIONS = {
+    "rate-metrics": {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "cloudwatch:PutMetricData",
+        "sqs:SendMessage",
+    },
+    "flood-alert": {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "sns:Publish",
+        "sqs:SendMessage",
+    },
+}
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+REQUIRED_OUTPUTS = [
+    "AlertTopicArn",
+    "FlowLogBucketName",
+    "FailedObjectsQueueUrl",
+    "DashboardUrl",
+    "RateMetricsFunctionName",
+    "FloodAlertFunctionName",
+    "FlowLogDestination",
+]
+OVERRIDES = {
+    "ExistingBucketName": "existing-flow-logs",
+    "FlowLogPrefix": "vpc/logs/",
+    "AlertStatePrefix": "state/alerts/",
+    "LedgerPrefix": "ledger/v1/",
+    "MetricsNamespace": "Custom/Net",
+    "AlertEmail": "ops@example.com",
+}
+
+
+class Checker:
+    def __init__(self, root: Path, template_path: Path):
+        self.root = root
+        self.raw = load_template(template_path)
+        self.cfn = sam_translate(self.raw)
+        self.scenarios = [
+            Scenario("defaults", self.cfn, {}),
+            Scenario("existing-bucket", self.cfn, OVERRIDES),
+        ]
+        self.code = CodeSettings(root)
+        # Function logical id -> binary name, from the build metadata.
+        self.binaries = {
+            lid: r.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            for lid, r in self.raw["Resources"].items()
+            if r.get("Type") == "AWS::Serverless::Function"
+        }
+
+    # -- per-scenario facts
+    def flow_bucket(self, s: Scenario) -> str:
+        return s.physical("FlowLogBucket") if "FlowLogBucket" in s.resources else s.params["ExistingBucketName"]
+
+    def store(self, s: Scenario, binary: str) -> tuple[str, str]:
+        """(bucket, prefix) of a function's state store, as its environment names them."""
+        bucket_var, prefix_var, _ = STORES[binary]
+        env = self.env(s, binary)
+        return env.get(bucket_var, ""), env.get(prefix_var, "")
+
+    def function(self, binary: str) -> str:
+        for lid, b in self.binaries.items():
+            if b == binary:
+                return lid
+        raise KeyError(f"no function builds binary {binary}")
+
+    def env(self, s: Scenario, binary: str) -> dict:
+        props = s.props(self.function(binary))
+        return props.get("Environment", {}).get("Variables", {})
+
+    def role_statements(self, s: Scenario, binary: str) -> tuple[list[dict], list[str]]:
+        props = s.props(self.function(binary))
+        role = self.cfn["Resources"][self.function(binary)]["Properties"]["Role"]
+        role_lid = role["Fn::GetAtt"][0] if isinstance(role, dict) else None
+        if role_lid is None or role_lid not in s.resources:
+            raise Unresolvable(f"{binary}: role {props.get('Role')} is not a role of this template")
+        rprops = s.props(role_lid)
+        stmts = [st for p in rprops.get("Policies", []) for st in statements(p["PolicyDocument"])]
+        return stmts, rprops.get("ManagedPolicyArns", [])
+
+    def each(self, fn: Callable[[Scenario], list[str]]) -> Callable[[], list[str]]:
+        def run() -> list[str]:
+            return [f"[{s.name}] {p}" for s in self.scenarios for p in fn(s)]
+
+        return run
+
+    # -- the checks
+    def run(self, report: Report) -> None:
+        c = report.check
+        c("template: SAM transform, translated offline", lambda: None)
+        c("functions: provided.al2023, arm64, bootstrap, cargo-lambda builds a workspace binary", self.functions_build)
+        c("functions: JSON logs with ApplicationLogLevel from LogLevel", self.each(self.logging))
+        c("env: every setting the code reads is set on its function, and nothing else", self.each(self.env_vars))
+        c("env: state/ledger bucket and prefix, topic and namespace match the IAM grants", self.each(self.env_matches_iam))
+        c("parameters: every parameter is used", self.parameters_used)
+        c("parameters: every parameter has a default its own constraints accept", self.parameter_defaults)
+        c("iam: only the basic execution managed policy; only Allow statements", self.each(self.iam_shape))
+        c("iam: no '*' or 'service:*' actions", self.each(self.iam_no_wildcard_actions))
+        c("iam: '*' resource only for cloudwatch:PutMetricData, under a cloudwatch:namespace condition", self.each(self.iam_star_resources))
+        c("iam: each function has only the actions it needs", self.each(self.iam_action_sets))
+        c("iam: S3 limited to the flow-log prefix (read) and each function's own state prefix (read/write)", self.each(self.iam_s3))
+        c("iam: rate-metrics has no SNS or alert-state access; flood-alert no PutMetricData or ledger access", self.each(self.iam_separation))
+        c("iam: sns:Publish only on the alert topic", self.each(self.iam_sns))
+        c("iam: sqs:SendMessage only to the dead-letter queue, for both functions", self.each(self.iam_sqs))
+        c("failures: both functions retry (MaximumRetryAttempts) then go to the dead-letter queue", self.each(self.failures))
+        c("fan-out: one EventBridge rule on the bucket and prefix targets both functions with retry and DLQ", self.each(self.fanout_rule))
+        c("fan-out: events.amazonaws.com may invoke each function and feed the DLQ, from the rule only", self.each(self.fanout_permissions))
+        c("queue: encrypted, 14-day retention", self.each(self.queue))
+        c("topic: encrypted; email subscription only when AlertEmail is set", self.each(self.topic))
+        c("bucket: created bucket encrypted, private, owner-enforced, EventBridge on (none created for an existing one)", self.each(self.flow_bucket_props))
+        c("bucket: policy denies non-TLS and lets only flow-log delivery write under the prefix", self.each(self.flow_bucket_policy))
+        c("state: alert state and publish ledger in encrypted private TLS-only buckets, never matching the flow-log rule", self.each(self.state_store))
+        c("dashboard: valid JSON showing every metric the code publishes that the brief names", self.each(self.dashboard))
+        c("outputs: present, with a working dashboard URL and flow-log destination", self.each(self.outputs))
+
+    def functions_build(self) -> list[str]:
+        problems = []
+        expected = {"rate-metrics", "flood-alert"}
+        if set(self.binaries.values()) != expected:
+            problems.append(f"functions build {sorted(map(str, self.binaries.values()))}, expected {sorted(expected)}")
+        for lid, binary in self.binaries.items():
+            meta = self.raw["Resources"][lid].get("Metadata", {})
+            if meta.get("BuildMethod") != "rust-cargolambda":
+                problems.append(f"{lid}: BuildMethod {meta.get('BuildMethod')!r}")
+            if binary not in self.code.crates:
+                problems.append(f"{lid}: Binary {binary!r} is no package/binary under functions/")
+            props = self.cfn["Resources"][lid]["Properties"]
+            if props.get("Runtime") != "provided.al2023":
+                problems.append(f"{lid}: Runtime {props.get('Runtime')}")
+            if props.get("Architectures") != ["arm64"]:
+                problems.append(f"{lid}: Architectures {props.get('Architectures')}")
+            if props.get("Handler") != "bootstrap":
+                problems.append(f"{lid}: Handler {props.get('Handler')}")
+        return problems
+
+    def logging(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            lc = s.props(self.function(binary)).get("LoggingConfig", {})
+            if lc.get("LogFormat") != "JSON":
+                problems.append(f"{binary}: LogFormat {lc.get('LogFormat')}")
+            if lc.get("ApplicationLogLevel") != s.params.get("LogLevel"):
+                problems.append(f"{binary}: ApplicationLogLevel is not the LogLevel parameter")
+        return problems
+
+    def env_vars(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            settings, direct = self.code.reads(binary)
+            if len(settings) < 3:
+                problems.append(f"{binary}: only {sorted(settings)} found in the code (did the settings API change?)")
+            env = self.env(s, binary)
+            missing = sorted(settings - env.keys())
+            extra = sorted(env.keys() - settings)
+            if missing:
+                problems.append(f"{binary} reads {missing} but the template does not set them")
+            if extra:
+                problems.append(f"{binary} is given {extra}, which its code does not read")
+            for name in sorted(direct - env.keys()):
+                if name not in RUNTIME_PROVIDED:
+                    problems.append(f"{binary} reads {name} straight from the environment; set or explain it")
+            if "AWS_LAMBDA_LOG_LEVEL" in direct and not s.props(self.function(binary)).get("LoggingConfig", {}).get(
+                "ApplicationLogLevel"
+            ):
+                problems.append(f"{binary}: AWS_LAMBDA_LOG_LEVEL needs LoggingConfig.ApplicationLogLevel")
+            for name, value in env.items():
+                if not isinstance(value, str):
+                    problems.append(f"{binary}: {name} evaluates to {value!r}, not a string")
+        return problems
+
+    def env_matches_iam(self, s: Scenario) -> list[str]:
+        problems = []
+        flood = self.env(s, "flood-alert")
+        rate = self.env(s, "rate-metrics")
+        for binary, (bucket_var, prefix_var, prefix_param) in STORES.items():
+            stmts, _ = self.role_statements(s, binary)
+            bucket, prefix = self.store(s, binary)
+            want = f"arn:aws:s3:::{bucket}/{prefix}*"
+            if not any("s3:PutObject" in as_list(st.get("Action")) and want in as_list(st.get("Resource")) for st in stmts):
+                problems.append(f"{binary}: no s3:PutObject grant on {want} ({bucket_var}/{prefix_var})")
+            if prefix != s.params[prefix_param]:
+                problems.append(f"{binary}: {prefix_var} is not the {prefix_param} parameter")
+        if flood.get("TOPIC_ARN") != s.ref("AlertTopic"):
+            problems.append("TOPIC_ARN is not the AlertTopic")
+        rstmts, _ = self.role_statements(s, "rate-metrics")
+        conds = [
+            st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace")
+            for st in rstmts
+            if "cloudwatch:PutMetricData" in as_list(st.get("Action"))
+        ]
+        if conds != [rate.get("METRICS_NAMESPACE")]:
+            problems.append(f"PutMetricData namespace condition {conds} != METRICS_NAMESPACE {rate.get('METRICS_NAMESPACE')!r}")
+        return problems
+
+    def parameters_used(self) -> list[str]:
+        used = refs_in({k: v for k, v in self.raw.items() if k != "Parameters" and k != "Metadata"})
+        return [f"{p} is never used" for p in self.raw.get("Parameters", {}) if p not in used]
+
+    def parameter_defaults(self) -> list[str]:
+        problems = []
+        for name, spec in self.raw.get("Parameters", {}).items():
+            if "Default" not in spec:
+                problems.append(f"{name} has no default")
+                continue
+            default = str(spec["Default"])
+            allowed = spec.get("AllowedValues")
+            if allowed is not None and default not in [str(a) for a in allowed]:
+                problems.append(f"{name}: default {default!r} not in AllowedValues")
+            pattern = spec.get("AllowedPattern")
+            if pattern is not None and re.fullmatch(pattern, default) is None:
+                problems.append(f"{name}: default {default!r} does not match {pattern}")
+        for name, value in OVERRIDES.items():
+            pattern = self.raw["Parameters"][name].get("AllowedPattern")
+            if pattern is not None and re.fullmatch(pattern, value) is None:
+                problems.append(f"{name}: test value {value!r} does not match {pattern}")
+        return problems
+
+    def iam_shape(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            stmts, managed = self.role_statements(s, binary)
+            if managed != [BASIC_EXECUTION]:
+                problems.append(f"{binary}: managed policies {managed}")
+            for st in stmts:
+                if st.get("Effect") != "Allow" or {"NotAction", "NotResource", "NotPrincipal"} & st.keys():
+                    problems.append(f"{binary}: unexpected statement {st}")
+        return problems
+
+    def iam_no_wildcard_actions(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            stmts, _ = self.role_statements(s, binary)
+            for st in stmts:
+                for action in as_list(st.get("Action")):
+                    if "*" in action or "?" in action:
+                        problems.append(f"{binary}: action {action!r}")
+        return problems
+
+    def iam_star_resources(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            stmts, _ = self.role_statements(s, binary)
+            for st in stmts:
+                if "*" not in as_list(st.get("Resource")):
+                    continue
+                actions = as_list(st.get("Action"))
+                if actions != ["cloudwatch:PutMetricData"]:
+                    problems.append(f"{binary}: '*' resource for {actions}")
+                    continue
+                ns = st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace")
+                if ns != s.params["MetricsNamespace"] or len(st.get("Condition", {})) != 1:
+                    problems.append(f"{binary}: PutMetricData on '*' without the namespace condition ({st.get('Condition')})")
+        return problems
+
+    def iam_action_sets(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary, allowed in ALLOWED_ACTIONS.items():
+            stmts, _ = self.role_statements(s, binary)
+            actions = {a for st in stmts for a in as_list(st.get("Action"))}
+            if actions - allowed:
+                problems.append(f"{binary} may also {sorted(actions - allowed)}")
+            if allowed - actions:
+                problems.append(f"{binary} lacks {sorted(allowed - actions)}")
+        return problems
+
+    def iam_s3(self, s: Scenario) -> list[str]:
+        problems = []
+        flow_objects = f"arn:aws:s3:::{self.flow_bucket(s)}/{s.params['FlowLogPrefix']}*"
+        for binary in STORES:
+            bucket, prefix = self.store(s, binary)
+            own = f"arn:aws:s3:::{bucket}/{prefix}*"
+            # action -> the only resources it may have
+            allowed = {
+                "s3:GetObject": {flow_objects, own},
+                "s3:GetObjectVersion": {flow_objects},
+                "s3:PutObject": {own},
+                # S3 answers 404 rather than 403 for a missing object only with ListBucket; the
+                # store's bucket holds nothing but the store.
+                "s3:ListBucket": {f"arn:aws:s3:::{bucket}"},
+            }
+            stmts, _ = self.role_statements(s, binary)
+            granted: dict[str, set[str]] = {}
+            for st in stmts:
+                for action in as_list(st.get("Action")):
+                    if action.startswith("s3:"):
+                        granted.setdefault(action, set()).update(as_list(st.get("Resource")))
+            for action, resources in granted.items():
+                extra = resources - allowed.get(action, set())
+                if extra:
+                    problems.append(f"{binary}: {action} on {sorted(extra)}")
+            for action, resources in allowed.items():
+                if not resources <= granted.get(action, set()):
+                    problems.append(f"{binary}: {action} missing on {sorted(resources - granted.get(action, set()))}")
+            if bucket == self.flow_bucket(s):
+                problems.append(f"{binary}: state in the flow-log bucket (its ListBucket would list the logs)")
+        rate, flood = self.store(s, "rate-metrics")[0], self.store(s, "flood-alert")[0]
+        if rate == flood:
+            problems.append("both functions keep state in one bucket: each could list the other's keys")
+        return problems
+
+    def iam_separation(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary, other in (("rate-metrics", "flood-alert"), ("flood-alert", "rate-metrics")):
+            stmts, _ = self.role_statements(s, binary)
+            foreign_bucket = f"arn:aws:s3:::{self.store(s, other)[0]}"
+            forbidden = {"rate-metrics": ("sns:",), "flood-alert": ("cloudwatch:",)}[binary]
+            for st in stmts:
+                actions = as_list(st.get("Action"))
+                if any(a.startswith(forbidden) for a in actions):
+                    problems.append(f"{binary} may {actions}")
+                for r in as_list(st.get("Resource")):
+                    if r == foreign_bucket or r.startswith(foreign_bucket + "/"):
+                        problems.append(f"{binary} may {actions} on {other}'s {r}")
+        return problems
+
+    def iam_sns(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            stmts, _ = self.role_statements(s, binary)
+            for st in stmts:
+                if any(a.startswith("sns:") for a in as_list(st.get("Action"))):
+                    if binary != "flood-alert" or as_list(st.get("Resource")) != [s.ref("AlertTopic")]:
+                        problems.append(f"{binary}: {st.get('Action')} on {st.get('Resource')}")
+        return problems
+
+    def iam_sqs(self, s: Scenario) -> list[str]:
+        problems = []
+        queue = s.getatt("FailedObjectsQueue", "Arn")
+        for binary in ("rate-metrics", "flood-alert"):
+            stmts, _ = self.role_statements(s, binary)
+            sends = [st for st in stmts if any(a.startswith("sqs:") for a in as_list(st.get("Action")))]
+            if not sends:
+                problems.append(f"{binary} cannot send to the dead-letter queue")
+            for st in sends:
+                if as_list(st.get("Action")) != ["sqs:SendMessage"] or as_list(st.get("Resource")) != [queue]:
+                    problems.append(f"{binary}: {st.get('Action')} on {st.get('Resource')}")
+        return problems
+
+    def failures(self, s: Scenario) -> list[str]:
+        problems = []
+        queue = s.getatt("FailedObjectsQueue", "Arn")
+        configs = {s.props(lid).get("FunctionName"): s.props(lid) for lid in s.of_type("AWS::Lambda::EventInvokeConfig")}
+        for binary in ("rate-metrics", "flood-alert"):
+            cfg = configs.get(s.ref(self.function(binary)))
+            if cfg is None:
+                problems.append(f"{binary}: no EventInvokeConfig")
+                continue
+            retries = cfg.get("MaximumRetryAttempts")
+            if not isinstance(retries, int) or not 0 <= retries <= 2:
+                problems.append(f"{binary}: MaximumRetryAttempts {retries!r}")
+            dest = cfg.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if dest != queue:
+                problems.append(f"{binary}: OnFailure destination {dest!r}")
+        return problems
+
+    def fanout_rule(self, s: Scenario) -> list[str]:
+        problems = []
+        queue = s.getatt("FailedObjectsQueue", "Arn")
+        rules = s.of_type("AWS::Events::Rule")
+        if len(rules) != 1:
+            return [f"{len(rules)} EventBridge rules, expected one"]
+        props = s.props(rules[0])
+        pattern = props.get("EventPattern", {})
+        if pattern.get("source") != ["aws.s3"] or pattern.get("detail-type") != ["Object Created"]:
+            problems.append(f"pattern source/detail-type {pattern.get('source')} {pattern.get('detail-type')}")
+        detail = pattern.get("detail", {})
+        if detail.get("bucket", {}).get("name") != [self.flow_bucket(s)]:
+            problems.append(f"bucket filter {detail.get('bucket')}")
+        if detail.get("object", {}).get("key") != [{"prefix": s.params["FlowLogPrefix"]}]:
+            problems.append(f"key filter {detail.get('object')}")
+        if props.get("State", "ENABLED") != "ENABLED":
+            problems.append(f"rule state {props.get('State')}")
+        targets = {t.get("Arn"): t for t in props.get("Targets", [])}
+        for binary in ("rate-metrics", "flood-alert"):
+            t = targets.get(s.getatt(self.function(binary), "Arn"))
+            if t is None:
+                problems.append(f"{binary} is not a target")
+                continue
+            if not t.get("RetryPolicy"):
+                problems.append(f"{binary} target has no RetryPolicy")
+            if t.get("DeadLetterConfig", {}).get("Arn") != queue:
+                problems.append(f"{binary} target dead-letter {t.get('DeadLetterConfig')}")
+        if len(targets) != 2:
+            problems.append(f"{len(targets)} targets")
+        return problems
+
+    def fanout_permissions(self, s: Scenario) -> list[str]:
+        problems = []
+        rules = s.of_type("AWS::Events::Rule")
+        if len(rules) != 1:
+            return ["no single rule"]
+        rule_arn = s.getatt(rules[0], "Arn")
+        perms = [s.props(lid) for lid in s.of_type("AWS::Lambda::Permission")]
+        for binary in ("rate-metrics", "flood-alert"):
+            fn = self.function(binary)
+            names = {s.ref(fn), s.getatt(fn, "Arn")}
+            mine = [p for p in perms if p.get("FunctionName") in names]
+            ok = [
+                p
+                for p in mine
+                if p.get("Principal") == "events.amazonaws.com"
+                and p.get("Action") == "lambda:InvokeFunction"
+                and p.get("SourceArn") == rule_arn
+            ]
+            if not ok or len(ok) != len(mine):
+                problems.append(f"{binary}: invoke permissions {mine}")
+        queue_arn = s.getatt("FailedObjectsQueue", "Arn")
+        allowed = False
+        for lid in s.of_type("AWS::SQS::QueuePolicy"):
+            props = s.props(lid)
+            if s.ref("FailedObjectsQueue") not in props.get("Queues", []):
+                continue
+            for st in statements(props.get("PolicyDocument", {})):
+                if st.get("Effect") != "Allow":
+                    continue
+                if st.get("Principal") != {"Service": "events.amazonaws.com"}:
+                    problems.append(f"queue policy allows {st.get('Principal')}")
+                    continue
+                cond = st.get("Condition", {})
+                src = cond.get("ArnEquals", {}).get("aws:SourceArn") or cond.get("ArnLike", {}).get("aws:SourceArn")
+                if as_list(st.get("Action")) == ["sqs:SendMessage"] and st.get("Resource") == queue_arn and src == rule_arn:
+                    allowed = True
+                else:
+                    problems.append(f"queue policy statement too broad: {st}")
+        if not allowed:
+            problems.append("no queue policy lets the rule send undeliverable events to the queue")
+        return problems
+
+    def queue(self, s: Scenario) -> list[str]:
+        props = s.props("FailedObjectsQueue")
+        problems = []
+        if not (props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId")):
+            problems.append("not encrypted")
+        if props.get("MessageRetentionPeriod") != 1209600:
+            problems.append(f"retention {props.get('MessageRetentionPeriod')}")
+        return problems
+
+    def topic(self, s: Scenario) -> list[str]:
+        problems = []
+        if not s.props("AlertTopic").get("KmsMasterKeyId"):
+            problems.append("AlertTopic not encrypted")
+        subs = [s.props(lid) for lid in s.of_type("AWS::SNS::Subscription")]
+        if s.params["AlertEmail"]:
+            want = [{"TopicArn": s.ref("AlertTopic"), "Protocol": "email", "Endpoint": s.params["AlertEmail"]}]
+            if subs != want:
+                problems.append(f"subscriptions {subs}")
+        elif subs:
+            problems.append(f"subscriptions without an AlertEmail: {subs}")
+        return problems
+
+    @staticmethod
+    def private_encrypted(props: dict, label: str) -> list[str]:
+        problems = []
+        sse = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        if not sse or not all(r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") in ("AES256", "aws:kms", "aws:kms:dsse") for r in sse):
+            problems.append(f"{label}: not encrypted")
+        pab = props.get("PublicAccessBlockConfiguration", {})
+        flags = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        if not all(pab.get(f) is True for f in flags):
+            problems.append(f"{label}: public access block {pab}")
+        rules = props.get("OwnershipControls", {}).get("Rules", [])
+        if [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
+            problems.append(f"{label}: ownership {rules}")
+        return problems
+
+    @staticmethod
+    def denies_plain_http(policy: dict, bucket_arn: str) -> bool:
+        for st in statements(policy):
+            if (
+                st.get("Effect") == "Deny"
+                and st.get("Principal") in ("*", {"AWS": "*"})
+                and "s3:*" in as_list(st.get("Action"))
+                and {bucket_arn, f"{bucket_arn}/*"} <= set(as_list(st.get("Resource")))
+                and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+            ):
+                return True
+        return False
+
+    def bucket_policy(self, s: Scenario, bucket: str) -> dict | None:
+        for lid in s.of_type("AWS::S3::BucketPolicy"):
+            props = s.props(lid)
+            if props.get("Bucket") == bucket:
+                return props.get("PolicyDocument", {})
+        return None
+
+    def flow_bucket_props(self, s: Scenario) -> list[str]:
+        if s.params["ExistingBucketName"]:
+            problems = []
+            if "FlowLogBucket" in s.resources:
+                problems.append("a bucket is created although ExistingBucketName is set")
+            if "ExistingBucketSetup" not in self.outputs_of(s):
+                problems.append("no ExistingBucketSetup output telling the user to enable EventBridge")
+            return problems
+        props = s.props("FlowLogBucket")
+        problems = self.private_encrypted(props, "FlowLogBucket")
+        if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") is not True:
+            problems.append("EventBridge notifications off")
+        return problems
+
+    def flow_bucket_policy(self, s: Scenario) -> list[str]:
+        if s.params["ExistingBucketName"]:
+            return []  # the user's bucket, the user's policy
+        bucket = self.flow_bucket(s)
+        arn = f"arn:aws:s3:::{bucket}"
+        policy = self.bucket_policy(s, bucket)
+        if policy is None:
+            return ["no bucket policy"]
+        problems = []
+        if not self.denies_plain_http(policy, arn):
+            problems.append("no deny of aws:SecureTransport=false on the bucket and its objects")
+        puts = [
+            st
+            for st in statements(policy)
+            if st.get("Effect") == "Allow" and any(a in ("s3:PutObject", "s3:*") for a in as_list(st.get("Action")))
+        ]
+        for st in puts:
+            cond = st.get("Condition", {}).get("StringEquals", {})
+            if (
+                st.get("Principal") != {"Service": "delivery.logs.amazonaws.com"}
+                or as_list(st.get("Action")) != ["s3:PutObject"]
+                or as_list(st.get("Resource")) != [f"{arn}/{s.params['FlowLogPrefix']}*"]
+                or cond.get("aws:SourceAccount") != ACCOUNT
+                or cond.get("s3:x-amz-acl") != "bucket-owner-full-control"
+            ):
+                problems.append(f"write grant {st}")
+        if not puts:
+            problems.append("flow-log delivery may not write")
+        for st in statements(policy):
+            if st.get("Effect") == "Allow" and st.get("Principal") != {"Service": "delivery.logs.amazonaws.com"}:
+                problems.append(f"allows {st.get('Principal')}")
+        return problems
+
+    def state_store(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary, (bucket_var, _, _) in STORES.items():
+            bucket, prefix = self.store(s, binary)
+            lids = [lid for lid in s.of_type("AWS::S3::Bucket") if s.ref(lid) == bucket]
+            if not lids:
+                problems.append(f"{binary}: {bucket_var} {bucket!r} is not a bucket of this stack")
+                continue
+            props = s.props(lids[0])
+            problems += self.private_encrypted(props, lids[0])
+            policy = self.bucket_policy(s, bucket)
+            if policy is None or not self.denies_plain_http(policy, f"arn:aws:s3:::{bucket}"):
+                problems.append(f"{lids[0]}: no deny of non-TLS access")
+            if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+                problems.append(f"{lids[0]}: EventBridge notifications on")
+            if bucket == self.flow_bucket(s):
+                flow = s.params["FlowLogPrefix"]
+                if flow.startswith(prefix) or prefix.startswith(flow):
+                    problems.append(f"{binary}: state prefix {prefix!r} overlaps flow-log prefix {flow!r}")
+        return problems
+
+    def dashboard(self, s: Scenario) -> list[str]:
+        boards = s.of_type("AWS::CloudWatch::Dashboard")
+        if len(boards) != 1:
+            return [f"{len(boards)} dashboards"]
+        body = json.loads(s.props(boards[0])["DashboardBody"])
+        text = json.dumps(body)
+        ns = s.params["MetricsNamespace"]
+        problems = []
+        query = f'SELECT SUM(Flows) FROM SCHEMA(\\"{ns}\\", SourceIp) GROUP BY SourceIp ORDER BY SUM() DESC LIMIT 10'
+        if query not in text:
+            problems.append("no top-sources metric-insights query")
+        published = self.published_metrics()
+        for metric in ("Flows", "Bytes", "RejectedFlows", "Records", "SkippedLines", "SkipDataRecords", "DeliveryLagSeconds"):
+            if metric not in published:
+                problems.append(f"{metric} is not a metric the code publishes")
+            if f'["{ns}", "{metric}"' not in text:
+                problems.append(f"{metric} not shown")
+        for dims in (
+            ["AWS/Lambda", "Invocations", "FunctionName", s.ref(self.function("flood-alert"))],
+            ["AWS/Lambda", "Errors", "FunctionName", s.ref(self.function("flood-alert"))],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", s.getatt("FailedObjectsQueue", "QueueName")],
+            ["AWS/SNS", "NumberOfMessagesPublished", "TopicName", s.getatt("AlertTopic", "TopicName")],
+        ):
+            if json.dumps(dims)[:-1] not in text:
+                problems.append(f"{dims[:2]} not shown")
+        for widget in body.get("widgets", []):
+            if widget.get("properties", {}).get("region", REGION) != REGION:
+                problems.append(f"widget region {widget['properties']['region']}")
+        return problems
+
+    def published_metrics(self) -> set[str]:
+        names: set[str] = set()
+        for path in self.code.sources("rate-metrics"):
+            names |= set(re.findall(r'pub const [A-Z_]+: &str = "([A-Za-z]+)";', path.read_text()))
+        return names
+
+    def outputs_of(self, s: Scenario) -> dict[str, Any]:
+        out = {}
+        for name, spec in self.cfn.get("Outputs", {}).items():
+            if "Condition" in spec and not s.condition(spec["Condition"]):
+                continue
+            out[name] = s.eval(spec["Value"])
+        return out
+
+    def outputs(self, s: Scenario) -> list[str]:
+        out = self.outputs_of(s)
+        problems = [f"no {name} output" for name in REQUIRED_OUTPUTS if name not in out]
+        board = s.ref(s.of_type("AWS::CloudWatch::Dashboard")[0])
+        url = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards:name={board}"
+        if out.get("DashboardUrl") != url:
+            problems.append(f"DashboardUrl {out.get('DashboardUrl')!r}")
+        bucket = self.flow_bucket(s)
+        prefix = s.params["FlowLogPrefix"]
+        dest = f"arn:aws:s3:::{bucket}" if prefix.split("/")[0] == "AWSLogs" else f"arn:aws:s3:::{bucket}/{prefix}"
+        if out.get("FlowLogDestination") != dest:
+            problems.append(f"FlowLogDestination {out.get('FlowLogDestination')!r}, expected {dest!r}")
+        if out.get("FlowLogBucketName") != bucket:
+            problems.append(f"FlowLogBucketName {out.get('FlowLogBucketName')!r}")
+        return problems
+
+
+def main() -> int:
+    root_default = Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=root_default, help="repository root")
+    parser.add_argument("--template", type=Path, help="template (default: ROOT/template.yaml)")
+    args = parser.parse_args()
+    template = args.template or args.root / "template.yaml"
+    report = Report()
+    try:
+        checker = Checker(args.root, template)
+    except Exception as e:  # noqa: BLE001 (any load/translate failure is one failed check)
+        print(f"FAIL - template: SAM transform, translated offline: {type(e).__name__}: {e}")
+        print("check_template: 0 passed, 1 failed")
+        return 1
+    checker.run(report)
+    print(f"check_template: {report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
