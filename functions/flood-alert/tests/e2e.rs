@@ -12,7 +12,7 @@ use flood_alert::{App, Config};
 use flowlog_core::FloodRules;
 use flowlog_lambda::ReadSettings;
 use flowlog_synth::{Compression, Flood, Spec, formats};
-use moto_harness::MotoServer;
+use moto_harness::{Fault, FaultProxy, MotoServer};
 use serde_json::{Value, json};
 
 const FLOODER: &str = "203.0.113.7";
@@ -26,6 +26,17 @@ fn unique(prefix: &str) -> String {
     )
 }
 
+async fn sdk_at(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(moto_harness::REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
 struct Fixture {
     sdk: SdkConfig,
     bucket: String,
@@ -35,15 +46,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
-        let moto = MotoServer::shared();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(moto_harness::REGION))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "moto",
-            ))
-            .load()
-            .await;
+        let sdk = sdk_at(MotoServer::shared().endpoint()).await;
         let bucket = unique("flowlogs");
         flowlog_lambda::aws::s3_client(&sdk)
             .create_bucket()
@@ -131,6 +134,11 @@ impl Fixture {
     }
 
     fn app(&self, state_prefix: &str) -> App<SnsSink> {
+        self.app_publishing_through(state_prefix, &self.sdk)
+    }
+
+    /// The function with its SNS client on `sns_sdk` (e.g. a fault-injecting proxy).
+    fn app_publishing_through(&self, state_prefix: &str, sns_sdk: &SdkConfig) -> App<SnsSink> {
         let config = Config {
             topic_arn: self.topic_arn.clone(),
             state_bucket: self.bucket.clone(),
@@ -139,7 +147,7 @@ impl Fixture {
             rules: FloodRules::default(),
             read: ReadSettings::from_settings(&flowlog_lambda::Settings::new(&|_| None)).unwrap(),
         };
-        let sink = SnsSink::new(aws_sdk_sns::Client::new(&self.sdk), self.topic_arn.clone());
+        let sink = SnsSink::new(aws_sdk_sns::Client::new(sns_sdk), self.topic_arn.clone());
         App::new(flowlog_lambda::aws::s3_client(&self.sdk), sink, config)
     }
 
@@ -267,4 +275,54 @@ async fn a_missing_object_fails_the_invocation_and_sends_nothing() {
         .unwrap_err();
     assert!(error.to_string().contains("does not exist"), "{error}");
     assert!(fx.drain().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_publish_is_retried_with_backoff_and_the_alert_arrives_once() {
+    let fx = Fixture::new().await;
+    fx.put_object("throttled.log.gz", true).await;
+    let proxy = FaultProxy::start(
+        MotoServer::shared().endpoint(),
+        vec![Fault::query_error("Action=Publish", 2, 400, "Throttling")],
+    )
+    .unwrap();
+    let app = fx.app_publishing_through(&unique("state"), &sdk_at(&proxy.endpoint()).await);
+    app.handle(s3_event(&fx.bucket, "throttled.log.gz"), None)
+        .await
+        .unwrap();
+    assert_eq!(proxy.injected(), 2);
+    assert_eq!(fx.drain().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_that_keeps_failing_fails_the_invocation_and_its_retry_alerts_once() {
+    let fx = Fixture::new().await;
+    fx.put_object("sns-down.log.gz", true).await;
+    let state = unique("state");
+    let proxy = FaultProxy::start(
+        MotoServer::shared().endpoint(),
+        vec![Fault::query_error(
+            "Action=Publish",
+            100,
+            500,
+            "InternalError",
+        )],
+    )
+    .unwrap();
+    let broken = fx.app_publishing_through(&state, &sdk_at(&proxy.endpoint()).await);
+    let event = s3_event(&fx.bucket, "sns-down.log.gz");
+    let error = broken
+        .handle(event.clone(), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("not published") && error.contains("InternalError"),
+        "{error}"
+    );
+    assert!(fx.drain().await.is_empty());
+    // The failed publisher gave its claim up: the retry may alert at once.
+    fx.app(&state).handle(event.clone(), None).await.unwrap();
+    fx.app(&state).handle(event, None).await.unwrap();
+    assert_eq!(fx.drain().await.len(), 1);
 }

@@ -22,6 +22,9 @@
 //!
 //! [moto]: https://docs.getmoto.org/
 
+mod fault;
+pub use fault::{Fault, FaultProxy};
+
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File};
