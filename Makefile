@@ -5,7 +5,8 @@ SHELL := bash
 CARGO ?= cargo
 FLOWLOGS := target/debug/flowlogs
 
-.PHONY: help demo test lint template unit invoke bench samples conformance tools
+.PHONY: help demo test lint template unit invoke build deploy bench samples conformance tools
+TOOLS := $(CURDIR)/.tools/venv/bin
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +38,14 @@ tools: ## Install the pinned tools the tests use (moto) into .tools/
 
 invoke: ## Both functions on the sample events via cargo lambda, against a local moto server
 	scripts/invoke-local.sh
+
+build: ## Release Lambda binaries for arm64 with cargo-lambda (target/lambda/<function>/bootstrap)
+	scripts/tools.sh cargo-lambda >/dev/null
+	PATH="$(TOOLS):$$PATH" cargo lambda build --release --arm64 --locked
+
+deploy: ## Build with SAM and deploy the whole stack to your AWS account (asks for the settings once)
+	scripts/tools.sh sam cargo-lambda >/dev/null
+	PATH="$(TOOLS):$$PATH" sam build && PATH="$(TOOLS):$$PATH" sam deploy --guided
 
 bench: ## Throughput and memory: inflate-only vs parse+aggregate at 2M and 10M records
 	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 2000000
