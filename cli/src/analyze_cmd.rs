@@ -209,23 +209,8 @@ fn flood_section(out: &mut String, floods: &[Finding]) {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc_minute(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), after Howard Hinnant's published algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    let iso = flowlog_core::utc(unix);
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
 }
 
 fn skipped_detail(skipped: &BTreeMap<&'static str, u64>) -> String {

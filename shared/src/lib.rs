@@ -12,6 +12,7 @@ mod format;
 mod record;
 mod scan;
 mod skip;
+mod time;
 mod token;
 
 pub use aggregate::{
@@ -31,3 +32,4 @@ pub use scan::{
     StatusCounts, scan,
 };
 pub use skip::{SkipReason, SkipReport, SkipSample};
+pub use time::utc;

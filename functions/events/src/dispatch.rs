@@ -28,7 +28,22 @@ pub struct DispatchError {
     pub total: usize,
 }
 
-/// Runs `process` on every object of `trigger`, one after the other.
+/// Decodes an invocation payload and [`dispatch`]es it: the Lambda response, or the error that
+/// fails the invocation.
+pub async fn handle<F, Fut, E>(
+    payload: Value,
+    process: F,
+) -> Result<Value, Box<dyn std::error::Error + Send + Sync>>
+where
+    F: FnMut(ObjectRef) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let trigger = crate::decode::decode(payload)?;
+    Ok(dispatch(trigger, process).await?)
+}
+
+/// Runs `process` on every object of `trigger`, one after the other; logs each failure.
 ///
 /// Direct events: every object is attempted, then any failure fails the call. SQS batches: the
 /// call succeeds with a partial batch response naming only the messages that failed (a bad
@@ -63,11 +78,18 @@ where
             let mut response = SqsBatchResponse::default();
             for item in items {
                 let ok = match item.objects {
-                    Err(_) => false,
+                    Err(e) => {
+                        tracing::error!(message_id = %item.message_id, error = %e, "undecodable message");
+                        false
+                    }
                     Ok(objects) => {
                         let mut ok = true;
                         for object in objects {
-                            ok &= process(object).await.is_ok();
+                            let what = format!("s3://{}/{}", object.bucket, object.key);
+                            if let Err(e) = process(object).await {
+                                tracing::error!(object = %what, message_id = %item.message_id, error = %e, "object failed");
+                                ok = false;
+                            }
                         }
                         ok
                     }

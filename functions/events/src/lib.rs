@@ -11,5 +11,5 @@ mod dispatch;
 mod key;
 
 pub use decode::{DecodeError, ObjectRef, SqsItem, Trigger, decode};
-pub use dispatch::{DispatchError, ObjectFailure, dispatch};
+pub use dispatch::{DispatchError, ObjectFailure, dispatch, handle};
 pub use key::form_decode;

@@ -69,31 +69,18 @@ impl<S: AlertSink + Sync> App<S> {
     }
 
     /// Handles one invocation: any accepted event shape; SQS batches get a partial batch
-    /// response, other shapes fail the invocation if any object failed.
-    /// `deadline` is when the runtime stops the invocation (unknown in local tests).
+    /// response, other shapes fail the invocation if any object failed. `deadline` is when
+    /// the runtime stops the invocation (unknown in local tests).
     pub async fn handle(
         &self,
         payload: Value,
         deadline: Option<SystemTime>,
     ) -> Result<Value, lambda_runtime::Error> {
-        let trigger = flowlog_events::decode(payload)?;
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        let process = |object| Box::pin(self.process(object, deadline));
-        Ok(flowlog_events::dispatch(trigger, process).await?)
-    }
-
-    /// Reads one object, alerts about its floods; logs one summary line.
-    pub async fn process(
-        &self,
-        object: ObjectRef,
-        deadline: Option<SystemTime>,
-    ) -> Result<(), ProcessError> {
-        let url = format!("s3://{}/{}", object.bucket, object.key);
-        let result = self.alert_object(&object, deadline).await;
-        if let Err(error) = &result {
-            tracing::error!(object = %url, error = %error, "object failed");
-        }
-        result
+        flowlog_events::handle(payload, |object| {
+            Box::pin(async move { self.alert_object(&object, deadline).await })
+        })
+        .await
     }
 
     async fn alert_object(

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
-use flowlog_core::{RecordVisitor, ScanError, ScanErrorKind, ScanOptions, ScanReport};
+use flowlog_core::{RecordVisitor, ScanError, ScanOptions, ScanReport};
 use flowlog_events::ObjectRef;
 
 /// What is known of the object that was read.
@@ -84,23 +84,6 @@ pub enum ObjectError {
         #[source]
         source: ScanError,
     },
-}
-
-impl ObjectError {
-    /// Whether retrying the same object can succeed (a missing, foreign or damaged object will
-    /// not get better; throttling and network errors may).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ObjectError::NotFound { .. } | ObjectError::AccessDenied { .. } => false,
-            ObjectError::Get { .. } => true,
-            ObjectError::Scan { source, .. } => {
-                matches!(
-                    source.kind,
-                    ScanErrorKind::Read(_) | ScanErrorKind::Deadline
-                )
-            }
-        }
-    }
 }
 
 /// The invocation's deadline from the runtime's `deadline` (epoch milliseconds). Local

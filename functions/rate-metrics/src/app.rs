@@ -90,24 +90,11 @@ impl<S: MetricsSink + Sync> App<S> {
         payload: Value,
         deadline: Option<SystemTime>,
     ) -> Result<Value, lambda_runtime::Error> {
-        let trigger = flowlog_events::decode(payload)?;
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        let process = |object| Box::pin(self.process(object, deadline));
-        Ok(flowlog_events::dispatch(trigger, process).await?)
-    }
-
-    /// Reads one object and publishes its metrics; logs one summary line.
-    pub async fn process(
-        &self,
-        object: ObjectRef,
-        deadline: Option<SystemTime>,
-    ) -> Result<(), ProcessError> {
-        let url = format!("s3://{}/{}", object.bucket, object.key);
-        let result = self.publish_object(&object, deadline).await;
-        if let Err(error) = &result {
-            tracing::error!(object = %url, error = %error, retryable = retryable(error), "object failed");
-        }
-        result
+        flowlog_events::handle(payload, |object| {
+            Box::pin(async move { self.publish_object(&object, deadline).await })
+        })
+        .await
     }
 
     async fn publish_object(
@@ -222,14 +209,6 @@ impl<S: MetricsSink + Sync> App<S> {
             "object published"
         );
         Ok(())
-    }
-}
-
-fn retryable(error: &ProcessError) -> bool {
-    match error {
-        ProcessError::Object(e) => e.is_retryable(),
-        ProcessError::Batch { .. } => false,
-        ProcessError::Publish { .. } | ProcessError::Ledger(_) | ProcessError::Busy { .. } => true,
     }
 }
 

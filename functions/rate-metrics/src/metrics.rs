@@ -840,27 +840,6 @@ mod tests {
             .collect()
     }
 
-    /// `YYYY-MM-DDTHH:MM:SSZ` of a non-negative Unix time.
-    fn rfc3339(unix: i64) -> String {
-        let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-        // Civil date from days since 1970-01-01, over 400-year eras starting on 0000-03-01.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
-    }
-
     /// The request body the SDK's awsQuery serializer writes for `datums`.
     fn real_body(namespace: &str, datums: &[Datum]) -> String {
         let mut body = format!(
@@ -878,7 +857,10 @@ mod tests {
                 body += &format!("{key}Name={}", form_encode(dim.name));
                 body += &format!("{key}Value={}", form_encode(&dim.value));
             }
-            body += &format!("{member}Timestamp={}", form_encode(&rfc3339(d.timestamp)));
+            body += &format!(
+                "{member}Timestamp={}",
+                form_encode(&flowlog_core::utc(d.timestamp))
+            );
             body += &format!("{member}Value={}", form_encode(&format!("{:?}", d.value)));
             body += &format!("{member}Unit={}", form_encode(d.unit.as_str()));
         }
@@ -887,9 +869,9 @@ mod tests {
 
     #[test]
     fn the_test_encoder_writes_the_documented_form() {
-        assert_eq!(rfc3339(1_700_000_040), "2023-11-14T22:14:00Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(MAX_TIMESTAMP), "9999-12-31T23:59:59Z");
+        assert_eq!(flowlog_core::utc(1_700_000_040), "2023-11-14T22:14:00Z");
+        assert_eq!(flowlog_core::utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(flowlog_core::utc(MAX_TIMESTAMP), "9999-12-31T23:59:59Z");
         let d = Datum {
             timestamp: 1_700_000_040,
             ..datum(FLOWS, vec![dimension(SOURCE_IP, "::1")], 3.0)
