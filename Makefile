@@ -41,7 +41,7 @@ invoke: ## Both functions on the sample events via cargo lambda, against a local
 
 build: ## Release Lambda binaries for arm64 with cargo-lambda (target/lambda/<function>/bootstrap)
 	scripts/tools.sh cargo-lambda >/dev/null
-	PATH="$(TOOLS):$$PATH" cargo lambda build --release --arm64 --locked
+	PATH="$(TOOLS):$$PATH" cargo lambda build --release --arm64 --locked -p rate-metrics -p flood-alert
 
 deploy: ## Build with SAM and deploy the whole stack to your AWS account (asks for the settings once)
 	scripts/tools.sh sam cargo-lambda >/dev/null

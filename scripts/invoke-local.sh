@@ -44,7 +44,7 @@ invoke_port=$(free_port)
 namespace=VPCFlowLogsLocal
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing" \
-  --env-var "AWS_REGION=us-east-1,METRICS_NAMESPACE=$namespace,TOP_N=10" \
+  --env-var "AWS_REGION=us-east-1,METRICS_NAMESPACE=$namespace,TOP_N=10,LEDGER_BUCKET=flowlogs-demo" \
   --env-var "TOPIC_ARN=$topic,ALERT_STATE_BUCKET=flowlogs-demo,ALERT_STATE_PREFIX=flood-alert-state/" \
   >"$work/watch.log" 2>&1 &
 pids+=($!)

@@ -14,6 +14,8 @@ check "S3 notification with two records" '^\{"objects":2\}$'
 check "SQS batch with no failure" '^\{"batchItemFailures":\[\]\}$'
 check "s3:TestEvent ignored" '^\{"ignored":'
 check "per-source metrics read back" '^  203\.0\.113\.7 +[0-9]+'
+# The flood object arrives three times (EventBridge, SQS, SNS): the ledger counts it once.
+check "redeliveries counted once" '^  203\.0\.113\.7 +6000 '
 check "self-telemetry read back" '^  Records +[1-9][0-9]*'
 check "exactly one alert" '^SNS alerts received: 1$'
 check "alert subject" '^  subject: +\[FLOOD\] 203\.0\.113\.7 .* SYN'

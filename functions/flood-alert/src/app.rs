@@ -2,9 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flowlog_core::{Aggregator, Finding, ScanOptions};
+use flowlog_core::Finding;
 use flowlog_events::ObjectRef;
-use flowlog_lambda::{MarkerError, ObjectError, scan_object};
+use flowlog_lambda::{MarkerError, ObjectError, aggregate_object};
 use serde_json::Value;
 
 use crate::config::Config;
@@ -88,13 +88,7 @@ impl<S: AlertSink + Sync> App<S> {
         object: &ObjectRef,
         deadline: Option<SystemTime>,
     ) -> Result<(), ProcessError> {
-        // Stop reading early enough to publish and record the alerts before the timeout.
-        let options = ScanOptions {
-            deadline: deadline.map(flowlog_lambda::read_deadline),
-            ..self.config.read.scan.clone()
-        };
-        let aggregator = Aggregator::new(self.config.read.aggregate);
-        let scan = scan_object(&self.s3, object, &options, aggregator).await?;
+        let scan = aggregate_object(&self.s3, object, &self.config.read, deadline).await?;
         let url = scan.meta.url();
         let findings = flowlog_core::detect(&scan.visitor, &self.config.rules);
         let (account_id, region) = object.flow_log_origin().unzip();

@@ -10,7 +10,7 @@ pub mod settings;
 
 pub use markers::{Created, MarkerError, MarkerStore, Replaced, Stored};
 pub use object::{
-    ObjectError, ObjectMeta, ObjectScan, PUBLISH_RESERVE, invocation_deadline, read_deadline,
-    scan_object,
+    ObjectError, ObjectMeta, ObjectScan, PUBLISH_RESERVE, aggregate_object, invocation_deadline,
+    read_deadline, scan_object,
 };
 pub use settings::{ReadSettings, SettingError, Settings};

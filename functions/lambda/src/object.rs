@@ -4,7 +4,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
-use flowlog_core::{RecordVisitor, ScanError, ScanOptions, ScanReport};
+use flowlog_core::{Aggregator, RecordVisitor, ScanError, ScanOptions, ScanReport};
+
+use crate::settings::ReadSettings;
 use flowlog_events::ObjectRef;
 
 /// What is known of the object that was read.
@@ -110,6 +112,21 @@ pub fn read_deadline(deadline: SystemTime) -> Instant {
 
 /// The most time kept free for publishing after reading an object.
 pub const PUBLISH_RESERVE: Duration = Duration::from_secs(20);
+
+/// Reads `object` into a fresh [`Aggregator`] with the function's read settings, stopping early
+/// enough before the invocation's `deadline` (if known) to publish the result.
+pub async fn aggregate_object(
+    s3: &aws_sdk_s3::Client,
+    object: &ObjectRef,
+    read: &ReadSettings,
+    deadline: Option<SystemTime>,
+) -> Result<ObjectScan<Aggregator>, ObjectError> {
+    let options = ScanOptions {
+        deadline: deadline.map(read_deadline),
+        ..read.scan.clone()
+    };
+    scan_object(s3, object, &options, Aggregator::new(read.aggregate)).await
+}
 
 /// Reads `object` from S3 and runs `visitor` over its records on a blocking thread (the scanner
 /// itself uses a second thread to inflate). Tries the event's fallback key if the key does not

@@ -2,9 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flowlog_core::{Aggregator, ScanOptions};
 use flowlog_events::ObjectRef;
-use flowlog_lambda::{MarkerError, MarkerStore, ObjectError, scan_object};
+use flowlog_lambda::{MarkerError, MarkerStore, ObjectError, aggregate_object};
 use serde_json::Value;
 
 use crate::cloudwatch::{MetricsSink, PublishError};
@@ -110,12 +109,7 @@ impl<S: MetricsSink + Sync> App<S> {
             tracing::info!(object = %format!("s3://{}/{}", object.bucket, object.key), "already published: redelivery skipped");
             return Ok(());
         }
-        let options = ScanOptions {
-            deadline: deadline.map(flowlog_lambda::read_deadline),
-            ..self.config.read.scan.clone()
-        };
-        let aggregator = Aggregator::new(self.config.read.aggregate);
-        let scan = scan_object(&self.s3, object, &options, aggregator).await?;
+        let scan = aggregate_object(&self.s3, object, &self.config.read, deadline).await?;
         let url = scan.meta.url();
         let aggregator = &scan.visitor;
         let now = unix_now();
