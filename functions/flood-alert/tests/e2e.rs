@@ -1,7 +1,6 @@
 //! End to end against a local moto server: a flow-log object in S3, the handler on a real event,
 //! the alert read back from an SQS queue subscribed to the SNS topic.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -12,19 +11,10 @@ use flood_alert::{App, Config};
 use flowlog_core::FloodRules;
 use flowlog_lambda::ReadSettings;
 use flowlog_synth::{Compression, Flood, Spec, formats};
-use moto_harness::{Fault, FaultProxy, MotoServer};
+use moto_harness::{Fault, FaultProxy, MotoServer, unique_name as unique};
 use serde_json::{Value, json};
 
 const FLOODER: &str = "203.0.113.7";
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 async fn sdk_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())

@@ -34,21 +34,6 @@ fn records(fx: &Fixture, n: usize) -> String {
         .collect()
 }
 
-async fn generated_gzip(fx: &Fixture, records: u64) -> Vec<u8> {
-    let key = unique("source.log.gz");
-    fx.put_object(&key, records).await;
-    let s3 = flowlog_lambda::aws::s3_client(&fx.sdk);
-    let body = s3
-        .get_object()
-        .bucket(&fx.bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body;
-    body.collect().await.unwrap().to_vec()
-}
-
 async fn fails_and_publishes_nothing(fx: &Fixture, key: &str, body: Vec<u8>, expected: &str) {
     fx.put_bytes(key, body).await;
     let namespace = unique("Faults");
@@ -73,7 +58,7 @@ async fn fails_and_publishes_nothing(fx: &Fixture, key: &str, body: Vec<u8>, exp
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_gzip_fails_the_object_and_publishes_nothing() {
     let fx = Fixture::new().await;
-    let mut body = generated_gzip(&fx, 20_000).await;
+    let mut body = fx.generate(20_000).0;
     let middle = body.len() / 2;
     body[middle..middle + 256].iter_mut().for_each(|b| *b = !*b);
     fails_and_publishes_nothing(&fx, "corrupt.log.gz", body, "corrupt gzip").await;
@@ -82,7 +67,7 @@ async fn corrupt_gzip_fails_the_object_and_publishes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn truncated_gzip_fails_the_object_and_publishes_nothing() {
     let fx = Fixture::new().await;
-    let body = generated_gzip(&fx, 20_000).await;
+    let body = fx.generate(20_000).0;
     let cut = body.len() * 2 / 3;
     fails_and_publishes_nothing(&fx, "truncated.log.gz", body[..cut].to_vec(), "truncated").await;
 }

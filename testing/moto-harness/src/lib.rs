@@ -25,6 +25,14 @@
 mod fault;
 pub use fault::{Fault, FaultProxy};
 
+/// A name no other caller in this process gets (tests share one moto server, so each test
+/// names its buckets, queues and namespaces with this).
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File};

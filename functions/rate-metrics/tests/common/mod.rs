@@ -2,7 +2,6 @@
 //! function built on real SDK clients, and read-back of the metrics.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -12,6 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use flowlog_lambda::ReadSettings;
 use flowlog_synth::{Compression, Flood, Spec, Truth, formats};
 use moto_harness::MotoServer;
+pub use moto_harness::unique_name as unique;
 use rate_metrics::cloudwatch::{CloudWatchSink, MetricsSink};
 use rate_metrics::{App, Config};
 use serde_json::{Value, json};
@@ -32,16 +32,6 @@ pub async fn sdk_at(endpoint: &str) -> SdkConfig {
         ))
         .load()
         .await
-}
-
-/// A name no other test in this process uses (tests share one moto server).
-pub fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 pub fn now() -> i64 {
@@ -78,8 +68,9 @@ impl Fixture {
         }
     }
 
-    /// Uploads a generated object and returns its ground truth.
-    pub async fn put_object(&self, key: &str, records: u64) -> Truth {
+    /// A generated gzip object (the flooder's SYN flood among normal traffic, NODATA, SKIPDATA
+    /// and malformed lines) in the fixture's time range, with its ground truth.
+    pub fn generate(&self, records: u64) -> (Vec<u8>, Truth) {
         let spec = Spec {
             records,
             seed: 99,
@@ -102,14 +93,13 @@ impl Fixture {
         let mut body = Vec::new();
         let truth =
             flowlog_synth::write_object(&spec, Compression::Gzip { level: 6 }, &mut body).unwrap();
-        flowlog_lambda::aws::s3_client(&self.sdk)
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .unwrap();
+        (body, truth)
+    }
+
+    /// Uploads a generated object and returns its ground truth.
+    pub async fn put_object(&self, key: &str, records: u64) -> Truth {
+        let (body, truth) = self.generate(records);
+        self.put_bytes(key, body).await;
         truth
     }
 
