@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use flowlog_core::{
-    AggregateOptions, Aggregator, Finding, ScanOptions, ScanReport, SourceSummary, StatusCounts,
+    AggregateOptions, Aggregator, Detection, Finding, ScanOptions, ScanReport, SourceSummary,
+    StatusCounts, TargetFinding, WindowTotals,
 };
 use serde::Serialize;
 
@@ -46,8 +47,12 @@ struct Document<'a> {
     skipped: &'a BTreeMap<&'static str, u64>,
     unattributed: u64,
     untracked_flows: u64,
+    /// Every OK record (requests and replies alike): flows, packets, bytes, rejected.
+    totals: WindowTotals,
     sources: &'a [SourceSummary],
     floods: &'a [Finding],
+    /// Targets under attack from many sources.
+    targets: &'a [TargetFinding],
 }
 
 /// Reads every input into one aggregation; each failing input is reported on standard error
@@ -80,7 +85,7 @@ pub fn aggregate(
 pub fn json(
     aggregator: &Aggregator,
     totals: &Totals,
-    floods: &[Finding],
+    detection: &Detection,
     top: Option<usize>,
 ) -> String {
     let mut sources = aggregator.summaries();
@@ -94,14 +99,35 @@ pub fn json(
         skipped: &totals.skipped,
         unattributed: aggregator.unattributed(),
         untracked_flows: aggregator.untracked_flows(),
+        totals: all_traffic(aggregator),
         sources: &sources,
-        floods,
+        floods: &detection.floods,
+        targets: &detection.targets,
     };
     serde_json::to_string_pretty(&document).expect("the document serialises")
 }
 
+/// Every OK record, summed over its minutes.
+fn all_traffic(aggregator: &Aggregator) -> WindowTotals {
+    aggregator
+        .window_totals()
+        .values()
+        .fold(WindowTotals::default(), |mut sum, t| {
+            sum.flows += t.flows;
+            sum.packets = sum.packets.saturating_add(t.packets);
+            sum.bytes = sum.bytes.saturating_add(t.bytes);
+            sum.rejected += t.rejected;
+            sum
+        })
+}
+
 /// The human-readable report.
-pub fn table(aggregator: &Aggregator, totals: &Totals, floods: &[Finding], top: usize) -> String {
+pub fn table(
+    aggregator: &Aggregator,
+    totals: &Totals,
+    detection: &Detection,
+    top: usize,
+) -> String {
     let mut out = String::new();
     let status = &totals.log_status;
     let _ = writeln!(
@@ -142,7 +168,7 @@ pub fn table(aggregator: &Aggregator, totals: &Totals, floods: &[Finding], top: 
     }
     let _ = writeln!(
         out,
-        "\nTop {} sources by flows (rates over each source's active time, at least one minute):",
+        "\nTop {} sources by request flows (what each sent as a client; rates over its active time, at least one minute):",
         top.min(summaries.len())
     );
     let _ = writeln!(
@@ -163,8 +189,17 @@ pub fn table(aggregator: &Aggregator, totals: &Totals, floods: &[Finding], top: 
             100.0 * s.rejected as f64 / s.flows.max(1) as f64,
         );
     }
-    flood_section(&mut out, floods);
+    flood_section(&mut out, &detection.floods);
+    target_section(&mut out, &detection.targets);
     out
+}
+
+fn skipdata_note(records: u64) -> String {
+    if records > 0 {
+        format!("; {records} SKIPDATA records: the log lost data, counts are lower bounds")
+    } else {
+        String::new()
+    }
 }
 
 fn flood_section(out: &mut String, floods: &[Finding]) {
@@ -174,37 +209,88 @@ fn flood_section(out: &mut String, floods: &[Finding]) {
     }
     let _ = writeln!(out, "\nFLOODS ({}):", floods.len());
     for f in floods {
-        let ports: Vec<_> = f
-            .top_ports
-            .iter()
-            .map(|p| format!("{} ({})", p.port, p.flows))
-            .collect();
+        let target = f.target.map_or_else(String::new, |t| {
+            if t.port > 0 {
+                format!(" -> {}:{}", t.address, t.port)
+            } else {
+                format!(" -> {}", t.address)
+            }
+        });
         let _ = writeln!(
             out,
-            "  [{}] {} {} at {}: {}",
+            "  [{}] {} {}{target} at {}: {}",
             f.severity.as_str(),
             f.rule,
             f.source,
             utc_minute(f.window_start),
             f.reason
         );
+        let _ = writeln!(out, "      not a busy client: {}", f.not_a_busy_client);
+        let ports: Vec<_> = f
+            .top_ports
+            .iter()
+            .map(|p| format!("{} ({})", p.port, count(p.flows)))
+            .collect();
         let _ = writeln!(
             out,
-            "      {} minute(s) flagged, {} .. {}; top ports: {}{}",
+            "      {} minute(s) flagged, {} .. {}; {:.0} packets/s, {}; ports: {} ({} distinct){}",
             f.windows_flagged,
             utc_minute(f.first_start),
             utc_minute(f.last_end),
+            f.rate.packets_per_second,
+            bits_per_sec(f.rate.bits_per_second),
             ports.join(", "),
-            if f.skipdata_records > 0 {
-                format!(
-                    "; {} SKIPDATA records: the log lost data, counts are lower bounds",
-                    f.skipdata_records
-                )
-            } else {
-                String::new()
-            }
+            f.distinct_ports,
+            skipdata_note(f.skipdata_records),
         );
     }
+}
+
+fn target_section(out: &mut String, targets: &[TargetFinding]) {
+    if targets.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nTARGETS UNDER ATTACK FROM MANY SOURCES ({}):",
+        targets.len()
+    );
+    for t in targets {
+        let port = t.port.map_or_else(String::new, |p| format!(":{p}"));
+        let _ = writeln!(
+            out,
+            "  [{}] {} {}{port} at {}: {}",
+            t.severity.as_str(),
+            t.rule,
+            t.target,
+            utc_minute(t.window_start),
+            t.reason
+        );
+        let sources: Vec<_> = t
+            .top_sources
+            .iter()
+            .map(|s| format!("{} ({} flows)", s.address, count(s.flows)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "      {} minute(s) flagged; {} distinct sources; top: {}{}",
+            t.windows_flagged,
+            t.distinct_sources,
+            sources.join(", "),
+            skipdata_note(t.skipdata_records),
+        );
+    }
+}
+
+fn bits_per_sec(rate: f64) -> String {
+    const UNITS: [&str; 4] = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"];
+    let mut value = rate;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC`.

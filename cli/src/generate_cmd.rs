@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use clap::Args;
 use flowlog_core::Format;
+use flowlog_synth::traffic::{Attack, Planted, Scenario, Subject, TrafficTruth};
 use flowlog_synth::{Compression, Flood, Spec, Truth, formats, write_object};
 use serde_json::json;
 
@@ -72,6 +73,41 @@ pub struct GenerateArgs {
     /// Write the ground truth (totals and per-source counts) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     truth: Option<String>,
+    /// Model a whole VPC instead (connections between its hosts and the internet, logged at
+    /// every interface in both directions, as traffic type ALL does), busy and benign; add
+    /// attacks with --attack. --records, --sources and the --flood options do not apply.
+    #[arg(long, conflicts_with_all = ["records", "sources", "ipv6_share", "flood", "heavy_downloader", "nodata_every", "skipdata_every", "malformed_every"])]
+    vpc: bool,
+    /// With --vpc: minutes of traffic.
+    #[arg(long, default_value_t = 5, requires = "vpc")]
+    minutes: u32,
+    /// With --vpc: how busy the benign hosts are (their rates times this).
+    #[arg(long, default_value_t = 1.0, requires = "vpc")]
+    busy: f64,
+    /// With --vpc: plant an attack, NAME or NAME=SOURCE (repeatable). Names: connection-flood,
+    /// request-flood, udp-flood, udp-tuple-flood, icmp-flood, syn-flood, syn-rst-flood,
+    /// nlb-syn-flood, ipv6-rotation, spoofed-storm, botnet.
+    #[arg(long, value_name = "NAME[=SOURCE]", requires = "vpc", value_parser = parse_attack)]
+    attack: Vec<Attack>,
+}
+
+fn parse_attack(text: &str) -> Result<Attack, String> {
+    let (name, source) = match text.split_once('=') {
+        Some((name, source)) => {
+            let ip: IpAddr = source
+                .parse()
+                .map_err(|_| format!("{source:?} is not an IP address"))?;
+            (name, Some(ip))
+        }
+        None => (text, None),
+    };
+    Attack::named(name, source).ok_or_else(|| {
+        let names: Vec<_> = Attack::NAMES.iter().map(|(n, _)| *n).collect();
+        format!(
+            "unknown attack {name:?}: expected one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 impl GenerateArgs {
@@ -113,6 +149,9 @@ impl GenerateArgs {
 
 /// Writes the object and, if asked, its ground truth.
 pub fn run(args: &GenerateArgs) -> Result<(), String> {
+    if args.vpc {
+        return run_vpc(args);
+    }
     let spec = args.spec()?;
     let compression = match args.gzip {
         Some(level @ 1..=9) => Compression::Gzip { level },
@@ -133,6 +172,58 @@ pub fn run(args: &GenerateArgs) -> Result<(), String> {
         std::fs::write(path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
+}
+
+/// `--vpc`: the modelled VPC with its attacks.
+fn run_vpc(args: &GenerateArgs) -> Result<(), String> {
+    let fields: Vec<&str> = match formats::named(&args.format) {
+        Some(preset) => preset.to_vec(),
+        None => {
+            return Err(format!(
+                "--format {:?}: --vpc takes a preset (default, v3, v5, v8, v11)",
+                args.format
+            ));
+        }
+    };
+    let mut scenario = Scenario::new(&fields, args.start);
+    scenario.seed = args.seed;
+    scenario.minutes = args.minutes.max(1);
+    scenario.busy = args.busy;
+    for attack in &args.attack {
+        scenario.attacks.push(Planted::from(attack.clone()));
+    }
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(File::create(path).map_err(|e| format!("{path}: {e}"))?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let out = BufWriter::with_capacity(1 << 20, out);
+    let written = match args.gzip {
+        Some(level @ 1..=9) => scenario.write_gzip(level, out),
+        Some(level) => return Err(format!("--gzip: level {level} is not 1-9")),
+        None => scenario.write(out),
+    };
+    let truth = match written {
+        Ok(truth) => truth,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => return Err(format!("writing the object: {e}")),
+    };
+    if let Some(path) = &args.truth {
+        let text = serde_json::to_string_pretty(&vpc_truth_json(&truth)).expect("serialises");
+        std::fs::write(path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn vpc_truth_json(truth: &TrafficTruth) -> serde_json::Value {
+    let expected: Vec<serde_json::Value> = truth
+        .expected
+        .iter()
+        .map(|e| match &e.subject {
+            Subject::Source(source) => json!({"source": source, "rule": e.rule}),
+            Subject::Target(target) => json!({"target": target.to_string(), "rule": e.rule}),
+        })
+        .collect();
+    json!({"records": truth.records, "expected": expected})
 }
 
 fn truth_json(truth: &Truth) -> serde_json::Value {

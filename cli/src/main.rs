@@ -9,7 +9,7 @@ mod parse_cmd;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use flowlog_core::{AggregateOptions, Attribution, Cidr, FloodRules, Format, ScanOptions};
+use flowlog_core::{AggregateOptions, Attribution, FloodRules, Format, IpNet, ScanOptions};
 
 /// Parse and analyze Amazon VPC Flow Logs objects (gzip or plain text, versions 2-11).
 #[derive(Parser)]
@@ -39,8 +39,9 @@ enum Command {
         /// How many sources to list (the table defaults to 20, JSON to all).
         #[arg(long)]
         top: Option<usize>,
-        /// Attribute flows to `srcaddr` or, when present, `pkt-srcaddr`.
-        #[arg(long, default_value = "srcaddr", value_parser = parse_attribution)]
+        /// Count flows for `pkt-srcaddr` when the format has it (the real sender behind a NAT
+        /// gateway, load balancer or Transit Gateway), or always for `srcaddr`.
+        #[arg(long, default_value = "pkt-srcaddr", value_parser = parse_attribution)]
         attribution: Attribution,
         /// Distinct sources tracked one by one; the rest are counted as untracked.
         #[arg(long, default_value_t = AggregateOptions::default().max_sources)]
@@ -71,49 +72,77 @@ impl ReadArgs {
     }
 }
 
-/// Thresholds of the flood rules (defaults documented in the README).
+/// Thresholds of the flood rules, per source (or target) and minute; the README explains each
+/// default.
 #[derive(Args)]
 struct RuleArgs {
-    /// Flows from one source in one minute before it can be a flood.
-    #[arg(long, default_value_t = FloodRules::default().min_flows_per_minute)]
-    min_flows_per_minute: u64,
-    /// Share of TCP flows that are SYN-only (0-1) that signals a SYN flood.
-    #[arg(long, default_value_t = FloodRules::default().syn_only_share)]
-    syn_only_share: f64,
-    /// Share of rejected flows (0-1) that signals a flood against closed doors.
-    #[arg(long, default_value_t = FloodRules::default().reject_share)]
-    reject_share: f64,
-    /// Distinct destination ports in a minute that signal a scan.
-    #[arg(long, default_value_t = FloodRules::default().distinct_ports)]
-    distinct_ports: usize,
-    /// Average packets per flow at or below which flows are tiny.
-    #[arg(long, default_value_t = FloodRules::default().max_packets_per_flow)]
-    max_packets_per_flow: f64,
-    /// Average bytes per flow at or above which a source is a heavy client, not a flood.
-    #[arg(long, default_value_t = FloodRules::default().heavy_bytes_per_flow)]
-    heavy_bytes_per_flow: u64,
-    /// Never report sources in this CIDR (repeatable; IPv4 or IPv6).
+    /// TCP connection attempts that never complete their handshake (SYN flood).
+    #[arg(long, default_value_t = FloodRules::default().half_open_per_minute)]
+    half_open_per_minute: u64,
+    /// Share (0-1) of a source's connection attempts that must be half-open.
+    #[arg(long, default_value_t = FloodRules::default().half_open_share, value_parser = parse_share)]
+    half_open_share: f64,
+    /// Completed TCP connections to one service (connection flood).
+    #[arg(long, default_value_t = FloodRules::default().connections_per_minute)]
+    connections_per_minute: u64,
+    /// TCP request packets to one service over kept-alive connections (request flood).
+    #[arg(long, default_value_t = FloodRules::default().request_packets_per_minute)]
+    request_packets_per_minute: u64,
+    /// UDP packets that are not a conversation (UDP flood).
+    #[arg(long, default_value_t = FloodRules::default().udp_packets_per_minute)]
+    udp_packets_per_minute: u64,
+    /// ICMP packets (ping flood).
+    #[arg(long, default_value_t = FloodRules::default().icmp_packets_per_minute)]
+    icmp_packets_per_minute: u64,
+    /// Share (0-1) of a source's traffic that must go to one target.
+    #[arg(long, default_value_t = FloodRules::default().target_share, value_parser = parse_share)]
+    target_share: f64,
+    /// An address receiving this share (0-1) of what it sends relays or serves: not judged.
+    #[arg(long, default_value_t = FloodRules::default().relay_share, value_parser = parse_share)]
+    relay_share: f64,
+    /// Half-open attempts against one target from many sources.
+    #[arg(long, default_value_t = FloodRules::default().target_half_open_per_minute)]
+    target_half_open_per_minute: u64,
+    /// Distinct sources before traffic against a target counts as many-source.
+    #[arg(long, default_value_t = FloodRules::default().min_sources)]
+    min_sources: u64,
+    /// Also judge hosts of the log itself for connection and request floods.
+    #[arg(long)]
+    internal_clients: bool,
+    /// Never report sources in this CIDR (repeatable; IPv4 or IPv6, or a single address).
     #[arg(long = "allow", value_name = "CIDR", value_parser = parse_cidr)]
-    allowlist: Vec<Cidr>,
+    allowlist: Vec<IpNet>,
 }
 
 impl RuleArgs {
     fn rules(self) -> FloodRules {
         FloodRules {
-            min_flows_per_minute: self.min_flows_per_minute,
-            syn_only_share: self.syn_only_share,
-            reject_share: self.reject_share,
-            distinct_ports: self.distinct_ports,
-            max_packets_per_flow: self.max_packets_per_flow,
-            heavy_bytes_per_flow: self.heavy_bytes_per_flow,
+            half_open_per_minute: self.half_open_per_minute,
+            half_open_share: self.half_open_share,
+            connections_per_minute: self.connections_per_minute,
+            request_packets_per_minute: self.request_packets_per_minute,
+            udp_packets_per_minute: self.udp_packets_per_minute,
+            icmp_packets_per_minute: self.icmp_packets_per_minute,
+            target_share: self.target_share,
+            relay_share: self.relay_share,
+            target_half_open_per_minute: self.target_half_open_per_minute,
+            min_sources: self.min_sources,
+            internal_clients: self.internal_clients,
             allowlist: self.allowlist,
             ..FloodRules::default()
         }
     }
 }
 
-fn parse_cidr(text: &str) -> Result<Cidr, String> {
-    text.parse().map_err(|e| format!("{e}"))
+fn parse_share(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|x| (0.0..=1.0).contains(x))
+        .ok_or_else(|| format!("{text:?} is not a share from 0 to 1"))
+}
+
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    flowlog_core::parse_cidr(text).map_err(|e| format!("{e}"))
 }
 
 fn parse_format(text: &str) -> Result<Format, String> {
@@ -176,11 +205,14 @@ fn run(cli: Cli) -> Result<usize, String> {
             if totals.objects == 0 {
                 return Ok(totals.failed);
             }
-            let floods = flowlog_core::detect(&aggregator, &rules.rules());
+            let detection = flowlog_core::detect(&aggregator, &rules.rules());
             if json {
-                println!("{}", analyze_cmd::json(&aggregator, &totals, &floods, top));
+                println!(
+                    "{}",
+                    analyze_cmd::json(&aggregator, &totals, &detection, top)
+                );
             } else {
-                let table = analyze_cmd::table(&aggregator, &totals, &floods, top.unwrap_or(20));
+                let table = analyze_cmd::table(&aggregator, &totals, &detection, top.unwrap_or(20));
                 print!("{table}");
             }
             Ok(totals.failed)

@@ -1,35 +1,46 @@
-//! Streaming parser and per-source aggregation for Amazon VPC Flow Logs (versions 2–11).
+//! Streaming parser, per-source aggregation and flood verdict for Amazon VPC Flow Logs
+//! (versions 2–11).
 //!
 //! Data flows one way: bytes ([`scan()`], gzip or plain) → lines → records ([`RecordVisitor`]:
-//! the full [`RecordParser`] or the fast [`Aggregator`]) → per-source, per-minute aggregates →
-//! flood findings ([`detect`]).
+//! the full [`RecordParser`] or the fast [`Aggregator`]) → per-source and per-target minutes →
+//! findings ([`detect`]).
 //! The crate does no network I/O and depends on no AWS crate.
 
 mod aggregate;
+mod classify;
+mod detect;
 mod field;
-mod flood;
 mod format;
+mod minute;
 mod record;
 mod scan;
+mod sketch;
 mod skip;
+mod source;
+mod table;
 mod time;
 mod token;
 
 pub use aggregate::{
-    AggregateOptions, Aggregator, Attribution, AttributionError, MAX_WINDOWS_PER_SOURCE,
-    PORTS_PER_WINDOW, PortSet, ProtocolCounts, SourceStats, SourceSummary, TOP_DESTINATIONS,
-    TOP_PORTS, Tally, WINDOW_SECS, WindowStats, WindowTotals, window_of,
+    AggregateOptions, Aggregator, Attribution, AttributionError, Evidence, MAX_TOTAL_WINDOWS,
+    PORTS_PER_SOURCE, PortSet, SourceStats, SourceSummary, SourceView, TOP_SOURCES, TOP_TARGETS,
+    Target, TargetStats, TargetView,
+};
+pub use detect::{
+    Bound, CidrError, DestinationCount, Detection, Finding, FloodRules, PortCount, Rate, Rule,
+    Severity, Signal, SourceCount, TargetFinding, TargetShare, detect, parse_cidr,
 };
 pub use field::{Field, FieldKind};
-pub use flood::{
-    Cidr, CidrError, DestinationCount, Finding, FloodRules, PortCount, Severity, Signal, Signals,
-    detect,
-};
 pub use format::{Column, Format, FormatError};
+pub use ipnet::IpNet;
+pub use minute::{MAX_SPAN_SECS, Minute, Served, Traffic, WINDOW_SECS, WindowTotals, window_of};
 pub use record::{Action, LogStatus, Record, RecordParser, Value};
 pub use scan::{
     RATIO_GRACE_BYTES, RecordVisitor, ScanError, ScanErrorKind, ScanOptions, ScanReport,
     StatusCounts, scan,
 };
+pub use sketch::{Distinct, Heavy, TopK};
 pub use skip::{SkipReason, SkipReport, SkipSample};
+pub use source::{Source, normalize};
+pub use table::MAX_WINDOWS_PER_SOURCE;
 pub use time::utc;

@@ -1,18 +1,22 @@
-//! The flood rules on traffic shapes: floods are flagged with evidence, busy clients are not.
+//! The flood rules on hand-written records: each rule's gates, evidence and explanations, and
+//! what keeps a busy client, a relay or an allowlisted source out.
 
 use std::fmt::Write as _;
 
 use flowlog_core::{
-    AggregateOptions, Aggregator, Attribution, Cidr, FloodRules, ScanOptions, Severity, detect,
-    scan,
+    AggregateOptions, Aggregator, Attribution, Detection, FloodRules, Rule, ScanOptions, Severity,
+    detect, parse_cidr, scan,
 };
 
-const HEADER: &str = "srcaddr pkt-srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags log-status";
+const V5: &str = "interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags flow-direction pkt-srcaddr pkt-dstaddr log-status";
 const T0: i64 = 1_700_000_040; // a window start
 
-/// `flows` records from `src` in the minute starting at `t0`.
+/// `flows` request records from `src` to `dst:port` in the minute at `t0`, as captured at the
+/// destination's interface.
+#[derive(Clone)]
 struct Traffic<'a> {
     src: &'a str,
+    dst: &'a str,
     flows: u32,
     t0: i64,
     ports: u16,
@@ -27,16 +31,17 @@ impl Traffic<'_> {
     fn lines(&self, out: &mut String) {
         for i in 0..self.flows {
             let port = 1000 + (i % u32::from(self.ports.max(1))) as u16;
-            let start = self.t0 + i64::from(i % 60);
+            let start = self.t0 + i64::from(i % 59); // and end within the same minute
             let _ = writeln!(
                 out,
-                "{src} {src} 10.0.0.5 {sport} {port} {proto} {pk} {by} {start} {end} {action} {flags} OK",
+                "eni-victim {src} {dst} {sport} {port} {proto} {pk} {by} {start} {end} {action} {flags} ingress {src} {dst} OK",
                 src = self.src,
+                dst = self.dst,
                 sport = 30000 + i % 30000,
                 proto = self.protocol,
                 pk = self.packets,
                 by = self.bytes,
-                end = start + 5,
+                end = start + 1,
                 action = self.action,
                 flags = self.flags,
             );
@@ -47,6 +52,7 @@ impl Traffic<'_> {
 fn syn_flood(src: &str, flows: u32) -> Traffic<'_> {
     Traffic {
         src,
+        dst: "10.0.0.5",
         flows,
         t0: T0,
         ports: 1,
@@ -58,270 +64,379 @@ fn syn_flood(src: &str, flows: u32) -> Traffic<'_> {
     }
 }
 
-fn analyze(traffic: &[Traffic<'_>], extra: &str, rules: &FloodRules) -> Vec<flowlog_core::Finding> {
-    let mut text = format!("{HEADER}\n");
+fn analyze_with(
+    traffic: &[Traffic<'_>],
+    extra: &str,
+    rules: &FloodRules,
+    attribution: Attribution,
+) -> Detection {
+    let mut text = format!("{V5}\n");
     for t in traffic {
         t.lines(&mut text);
     }
     text.push_str(extra);
     let mut aggregator = Aggregator::new(AggregateOptions {
-        attribution: Attribution::PktSrcAddr,
+        attribution,
         ..AggregateOptions::default()
     });
     scan(text.as_bytes(), &ScanOptions::default(), &mut aggregator).unwrap();
     detect(&aggregator, rules)
 }
 
+fn analyze(traffic: &[Traffic<'_>], extra: &str, rules: &FloodRules) -> Detection {
+    analyze_with(traffic, extra, rules, Attribution::PktSrcAddr)
+}
+
 #[test]
-fn syn_flood_is_flagged_with_its_evidence() {
-    let findings = analyze(
+fn a_syn_flood_is_flagged_with_its_evidence() {
+    let d = analyze(
         &[syn_flood("203.0.113.7", 2000)],
         "",
         &FloodRules::default(),
     );
-    assert_eq!(findings.len(), 1);
-    let f = &findings[0];
+    assert_eq!(d.floods.len(), 1, "{d:#?}");
+    let f = &d.floods[0];
     assert_eq!(f.source.to_string(), "203.0.113.7");
-    assert_eq!(f.rule, "syn-flood");
-    assert_eq!(f.severity, Severity::Medium);
+    assert_eq!(f.rule, Rule::SynFlood);
+    assert_eq!(f.severity, Severity::High, "2,000 is over 5 × 300");
+    assert_eq!((f.window_start, f.flows, f.packets), (T0, 2000, 2000));
+    assert_eq!(f.rate.half_open_per_minute, 2000);
+    let target = f.target.unwrap();
     assert_eq!(
-        (f.window_start, f.flows, f.packets, f.bytes),
-        (T0, 2000, 2000, 88_000)
+        (target.address.to_string(), target.port),
+        ("10.0.0.5".into(), 1000)
     );
-    assert!(f.signals.flows_per_minute.fired && f.signals.syn_only_share.fired);
-    assert_eq!(f.signals.syn_only_share.value, 1.0);
-    assert!(f.signals.packets_per_flow.fired && !f.signals.heavy_client.fired);
-    assert_eq!(f.top_ports[0].port, 1000);
-    assert_eq!(f.top_ports[0].flows, 2000);
+    assert!(target.share > 0.99);
+    for name in ["half_open_per_minute", "half_open_share", "target_share"] {
+        assert!(f.signals[name].fired, "{name}");
+    }
+    assert_eq!(
+        (f.top_ports[0].port, f.top_ports[0].flows > 1900),
+        (1000, true)
+    );
     assert_eq!(f.top_destinations[0].address.to_string(), "10.0.0.5");
     assert!(
-        f.reason.contains("2000 flows in one minute"),
+        f.reason.contains("never completed their handshake"),
         "{}",
         f.reason
     );
-    assert!(f.reason.contains("100% SYN-only"), "{}", f.reason);
-    assert!(f.reason.contains("heavy client"), "{}", f.reason);
-    assert_eq!((f.first_start, f.last_end), (T0, T0 + 59 + 5));
-}
-
-#[test]
-fn far_over_the_volume_threshold_is_high_severity() {
-    let findings = analyze(
-        &[syn_flood("203.0.113.7", 3000)],
-        "",
-        &FloodRules::default(),
+    assert!(
+        f.not_a_busy_client.contains("busy client"),
+        "{}",
+        f.not_a_busy_client
     );
-    assert_eq!(findings[0].severity, Severity::High);
+    assert_eq!((f.first_start, f.last_end), (T0, T0 + 60));
+    assert!(!f.lower_bound);
+    assert!(d.targets.is_empty(), "one source: its own finding says it");
 }
 
 #[test]
-fn reject_heavy_scan_is_flagged() {
+fn just_over_the_threshold_is_medium_and_just_under_is_nothing() {
+    let d = analyze(&[syn_flood("203.0.113.7", 300)], "", &FloodRules::default());
+    assert_eq!(d.floods[0].severity, Severity::Medium);
+    assert!(analyze(&[syn_flood("203.0.113.7", 299)], "", &FloodRules::default()).is_empty());
+}
+
+#[test]
+fn half_open_attempts_spread_over_many_ports_are_a_port_scan_with_a_lower_bound() {
     let scan = Traffic {
-        src: "198.51.100.9",
-        flows: 800,
-        t0: T0,
-        ports: 300,
-        protocol: 6,
-        packets: 1,
-        bytes: 40,
+        ports: 1000,
         action: "REJECT",
-        flags: "0",
+        ..syn_flood("198.51.100.9", 2000)
     };
-    let findings = analyze(&[scan], "", &FloodRules::default());
-    assert_eq!(findings.len(), 1);
-    let f = &findings[0];
-    assert_eq!(f.rule, "port-scan");
-    assert!(f.signals.reject_share.fired && f.signals.distinct_ports.fired);
-    assert_eq!(f.severity, Severity::High, "three shape signals");
+    let d = analyze(&[scan], "", &FloodRules::default());
+    let f = &d.floods[0];
+    assert_eq!(f.rule, Rule::PortScan);
+    assert!(f.distinct_ports.at_least);
+    assert_eq!(f.distinct_ports.to_string(), "≥ 32");
 }
 
 #[test]
-fn accepted_connections_to_many_ports_are_flagged() {
-    let probe = Traffic {
-        src: "198.51.100.10",
-        flows: 700,
-        t0: T0,
-        ports: 100,
-        protocol: 6,
-        packets: 4,
-        bytes: 240,
-        action: "ACCEPT",
-        flags: "19",
+fn completed_connections_flood_only_past_what_a_client_opens() {
+    let connect = |flows| Traffic {
+        packets: 5,
+        bytes: 420,
+        flags: "3",
+        ..syn_flood("203.0.113.7", flows)
     };
-    let findings = analyze(&[probe], "", &FloodRules::default());
-    assert_eq!(findings.len(), 1);
-    assert_eq!(findings[0].rule, "port-scan");
-    assert_eq!(
-        findings[0].signals.distinct_ports.value, 32.0,
-        "bounded at the port cap"
-    );
+    let d = analyze(&[connect(5000)], "", &FloodRules::default());
+    assert_eq!(d.floods[0].rule, Rule::ConnectionFlood);
+    assert!(d.floods[0].signals["completed_connections_per_minute"].fired);
+    assert!(analyze(&[connect(900)], "", &FloodRules::default()).is_empty());
 }
 
 #[test]
-fn rejected_udp_flood_is_flagged() {
-    let flood = Traffic {
-        src: "192.0.2.77",
-        flows: 900,
-        t0: T0,
-        ports: 1,
+fn a_source_spread_over_many_targets_is_not_one_flood() {
+    // A monitor polling 400 hosts: many connections, none concentrated.
+    let mut text = String::new();
+    for h in 0..400u32 {
+        let dst = format!("10.0.{}.{}", 5 + h / 250, 1 + h % 250);
+        Traffic {
+            dst: &dst,
+            packets: 6,
+            bytes: 420,
+            flags: "3",
+            ..syn_flood("10.0.4.5", 4)
+        }
+        .lines(&mut text);
+    }
+    assert!(analyze(&[], &text, &FloodRules::default()).is_empty());
+}
+
+#[test]
+fn udp_nobody_answers_is_a_flood_and_a_conversation_is_not() {
+    let udp = Traffic {
         protocol: 17,
-        packets: 1,
-        bytes: 120,
-        action: "REJECT",
-        flags: "-",
+        packets: 100,
+        bytes: 51_200,
+        flags: "0",
+        ..syn_flood("203.0.113.9", 1000)
     };
-    let findings = analyze(&[flood], "", &FloodRules::default());
-    assert_eq!(findings[0].rule, "udp-flood");
+    let d = analyze(std::slice::from_ref(&udp), "", &FloodRules::default());
+    assert_eq!(d.floods[0].rule, Rule::UdpFlood);
+    assert!(d.floods[0].signals["answered_share"].fired);
+    // The same packets answered in kind (a tunnel): not a flood.
+    let mut replies = String::new();
+    for i in 0..1000u32 {
+        let start = T0 + i64::from(i % 60);
+        let _ = writeln!(
+            replies,
+            "eni-victim 10.0.0.5 203.0.113.9 1000 {} 17 100 51200 {start} {} ACCEPT 0 egress 10.0.0.5 203.0.113.9 OK",
+            30000 + i,
+            start + 1
+        );
+    }
+    assert!(analyze(&[udp], &replies, &FloodRules::default()).is_empty());
 }
 
 #[test]
-fn ipv6_flooder_is_flagged() {
-    let findings = analyze(
-        &[syn_flood("2001:db8::bad", 1500)],
+fn request_sized_packets_at_a_flood_rate_flag_and_bulk_data_or_acks_do_not() {
+    let stream = |packets: u64, size: u64| Traffic {
+        flows: 4,
+        packets,
+        bytes: packets * size,
+        flags: "0",
+        ..syn_flood("203.0.113.8", 4)
+    };
+    let d = analyze(&[stream(20_000, 300)], "", &FloodRules::default());
+    assert_eq!(d.floods[0].rule, Rule::RequestFlood);
+    for (what, size) in [("an upload", 1448), ("a download's ACKs", 52)] {
+        assert!(
+            analyze(&[stream(20_000, size)], "", &FloodRules::default()).is_empty(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn an_ipv6_flooder_is_flagged() {
+    let d = analyze(
+        &[syn_flood("2001:db8::bad", 1200)],
         "",
         &FloodRules::default(),
     );
-    assert_eq!(findings.len(), 1);
-    assert_eq!(findings[0].source.to_string(), "2001:db8::bad");
+    assert_eq!(d.floods.len(), 1, "the address, not also its /64");
+    assert_eq!(d.floods[0].source.to_string(), "2001:db8::bad");
 }
 
 #[test]
-fn heavy_downloader_is_not_a_flood() {
-    let few_big = Traffic {
-        src: "10.1.1.1",
-        flows: 20,
-        t0: T0,
-        ports: 1,
-        protocol: 6,
-        packets: 400_000,
-        bytes: 500_000_000,
-        action: "ACCEPT",
-        flags: "19",
-    };
-    let many_big = Traffic {
-        src: "10.1.1.2",
-        flows: 1500,
-        t0: T0,
-        ports: 1,
-        protocol: 6,
-        packets: 1,
-        bytes: 2_000_000,
-        action: "ACCEPT",
-        flags: "2",
-    };
-    assert!(analyze(&[few_big, many_big], "", &FloodRules::default()).is_empty());
-}
-
-#[test]
-fn busy_but_normal_client_is_not_a_flood() {
-    let busy = Traffic {
-        src: "10.2.2.2",
-        flows: 900,
-        t0: T0,
-        ports: 2,
-        protocol: 6,
-        packets: 12,
-        bytes: 6000,
-        action: "ACCEPT",
-        flags: "19",
-    };
-    assert!(analyze(&[busy], "", &FloodRules::default()).is_empty());
-}
-
-#[test]
-fn allowlisted_addresses_are_never_reported() {
+fn allowlisted_sources_are_never_reported_mapped_ipv4_included() {
     let rules = FloodRules {
         allowlist: vec![
-            "203.0.113.0/24".parse().unwrap(),
-            "2001:db8::/32".parse().unwrap(),
+            parse_cidr("203.0.113.0/24").unwrap(),
+            parse_cidr("2001:db8::/32").unwrap(),
         ],
         ..FloodRules::default()
     };
-    let traffic = [
-        syn_flood("203.0.113.7", 2000),
-        syn_flood("2001:db8::1", 2000),
-        syn_flood("198.51.100.1", 2000),
-    ];
-    let findings = analyze(&traffic, "", &rules);
-    let sources: Vec<_> = findings.iter().map(|f| f.source.to_string()).collect();
+    let d = analyze(
+        &[
+            syn_flood("203.0.113.7", 2000),
+            syn_flood("::ffff:203.0.113.8", 2000),
+            syn_flood("2001:db8::bad", 2000),
+            syn_flood("198.51.100.1", 2000),
+        ],
+        "",
+        &rules,
+    );
+    let sources: Vec<_> = d.floods.iter().map(|f| f.source.to_string()).collect();
     assert_eq!(sources, ["198.51.100.1"]);
 }
 
 #[test]
 fn the_worst_window_is_reported_and_flagged_windows_counted() {
-    let first = syn_flood("203.0.113.7", 1000);
-    let second = Traffic {
-        t0: T0 + 60,
-        flows: 2500,
-        ..syn_flood("203.0.113.7", 0)
-    };
-    let quiet = Traffic {
-        t0: T0 + 120,
-        flows: 10,
-        ..syn_flood("203.0.113.7", 0)
-    };
-    let findings = analyze(&[first, second, quiet], "", &FloodRules::default());
-    assert_eq!(findings.len(), 1);
-    assert_eq!(
-        (findings[0].window_start, findings[0].flows),
-        (T0 + 60, 2500)
-    );
-    assert_eq!(findings[0].windows_flagged, 2);
-    assert_eq!(findings[0].first_start, T0);
-}
-
-#[test]
-fn skipdata_in_a_flagged_window_is_reported() {
-    let skip = format!("- - - - - - - - {} {} - - SKIPDATA\n", T0 + 3, T0 + 50);
-    let findings = analyze(
-        &[syn_flood("203.0.113.7", 2000)],
-        &skip.repeat(3),
+    let d = analyze(
+        &[
+            syn_flood("203.0.113.7", 700),
+            Traffic {
+                t0: T0 + 60,
+                ..syn_flood("203.0.113.7", 1500)
+            },
+            Traffic {
+                t0: T0 + 120,
+                ..syn_flood("203.0.113.7", 100)
+            },
+        ],
+        "",
         &FloodRules::default(),
     );
-    assert_eq!(findings[0].skipdata_records, 3);
+    let f = &d.floods[0];
+    assert_eq!((f.window_start, f.flows), (T0 + 60, 1500));
+    assert_eq!(f.windows_flagged, 2);
+    assert_eq!((f.first_start, f.last_end), (T0, T0 + 120));
 }
 
 #[test]
-fn attribution_to_pkt_srcaddr_names_the_sender_behind_a_nat() {
-    let mut text = format!("{HEADER}\n");
+fn skipdata_in_a_flagged_window_makes_the_counts_lower_bounds() {
+    let skip = format!(
+        "eni-victim - - - - - - - {T0} {} - - - - - SKIPDATA\n",
+        T0 + 60
+    )
+    .repeat(3);
+    let d = analyze(
+        &[syn_flood("203.0.113.7", 2000)],
+        &skip,
+        &FloodRules::default(),
+    );
+    assert_eq!(d.floods[0].skipdata_records, 3);
+    assert!(d.floods[0].lower_bound);
+}
+
+#[test]
+fn the_sender_behind_a_load_balancer_is_named_and_the_balancer_is_a_relay() {
+    // Captured at the target: srcaddr is the balancer's node, pkt-srcaddr the client.
+    let mut text = String::new();
     for i in 0..1000 {
         let _ = writeln!(
             text,
-            "10.0.9.9 198.51.100.66 10.0.0.5 {} 80 6 1 44 {} {} ACCEPT 2 OK",
+            "eni-target 10.0.9.9 10.0.0.5 {} 80 6 1 44 {} {} ACCEPT 2 ingress 198.51.100.66 10.0.0.5 OK",
             40000 + i,
             T0 + i % 60,
             T0 + 61
         );
     }
-    for (attribution, expected) in [
-        (Attribution::PktSrcAddr, "198.51.100.66"),
-        (Attribution::SrcAddr, "10.0.9.9"),
-    ] {
-        let mut aggregator = Aggregator::new(AggregateOptions {
-            attribution,
-            ..AggregateOptions::default()
-        });
-        scan(text.as_bytes(), &ScanOptions::default(), &mut aggregator).unwrap();
-        let findings = detect(&aggregator, &FloodRules::default());
-        assert_eq!(findings[0].source.to_string(), expected);
-    }
+    let d = analyze(&[], &text, &FloodRules::default());
+    let sources: Vec<_> = d.floods.iter().map(|f| f.source.to_string()).collect();
+    assert_eq!(sources, ["198.51.100.66"]);
+    // By `srcaddr`, only the node is seen: it is then what is reported.
+    let d = analyze_with(&[], &text, &FloodRules::default(), Attribution::SrcAddr);
+    assert_eq!(d.floods[0].source.to_string(), "10.0.9.9");
 }
 
 #[test]
-fn cidrs_parse_and_match_within_their_family_only() {
-    let net: Cidr = "10.0.0.0/8".parse().unwrap();
-    assert!(net.contains("10.200.1.1".parse().unwrap()));
-    assert!(!net.contains("11.0.0.1".parse().unwrap()));
-    assert!(!net.contains("::ffff:10.0.0.1".parse().unwrap()));
-    let single: Cidr = "192.0.2.1".parse().unwrap();
-    assert_eq!(single.to_string(), "192.0.2.1/32");
+fn an_address_serving_as_much_as_it_sends_is_not_judged_as_a_client() {
+    // Without pkt- fields: a proxy receives 1,000 connections a minute and opens as many.
+    let mut text = String::new();
+    for i in 0..1000 {
+        let (t, e) = (T0 + i % 60, T0 + i % 60 + 1);
+        let _ = writeln!(
+            text,
+            "eni-proxy 198.51.100.{} 10.0.0.9 {} 443 6 1 44 {t} {e} ACCEPT 2 ingress - - OK",
+            i % 200,
+            40000 + i
+        );
+        let _ = writeln!(
+            text,
+            "eni-proxy 10.0.0.9 10.0.1.5 {} 8080 6 1 44 {t} {e} ACCEPT 2 egress - - OK",
+            40000 + i
+        );
+    }
+    let d = analyze(&[], &text, &FloodRules::default());
     assert!(
-        "0.0.0.0/0"
-            .parse::<Cidr>()
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap())
+        d.floods.iter().all(|f| f.source.to_string() != "10.0.0.9"),
+        "{d:#?}"
     );
-    assert!("2001:db8::/129".parse::<Cidr>().is_err());
-    assert!("10.0.0.0/x".parse::<Cidr>().is_err());
-    assert!("example.com".parse::<Cidr>().is_err());
+}
+
+#[test]
+fn an_icmp_flood_names_the_sender_not_the_host_answering_it() {
+    let mut text = String::new();
+    for (src, dst, direction) in [
+        ("203.0.113.10", "10.0.0.5", "ingress"),
+        ("10.0.0.5", "203.0.113.10", "egress"),
+    ] {
+        let _ = writeln!(
+            text,
+            "eni-victim {src} {dst} 0 0 1 20000 1680000 {T0} {} ACCEPT - {direction} {src} {dst} OK",
+            T0 + 59
+        );
+    }
+    let d = analyze(&[], &text, &FloodRules::default());
+    let found: Vec<_> = d
+        .floods
+        .iter()
+        .map(|f| (f.source.to_string(), f.rule))
+        .collect();
+    assert_eq!(found, [("203.0.113.10".to_string(), Rule::IcmpFlood)]);
+}
+
+#[test]
+fn hosts_calling_services_inside_the_log_are_judged_only_when_asked() {
+    // 10.0.2.41 has an interface in the log (egress records) and opens 2,000 connections a
+    // minute to its database.
+    let mut text = String::new();
+    for i in 0..2000 {
+        let t = T0 + i % 60;
+        let _ = writeln!(
+            text,
+            "eni-app 10.0.2.41 10.0.3.10 {} 5432 6 5 420 {t} {} ACCEPT 3 egress 10.0.2.41 10.0.3.10 OK",
+            20000 + i,
+            t + 1
+        );
+    }
+    assert!(analyze(&[], &text, &FloodRules::default()).is_empty());
+    let rules = FloodRules {
+        internal_clients: true,
+        ..FloodRules::default()
+    };
+    assert_eq!(
+        analyze(&[], &text, &rules).floods[0].rule,
+        Rule::ConnectionFlood
+    );
+}
+
+#[test]
+fn many_sources_each_below_the_threshold_are_one_incident_of_their_target() {
+    let sources: Vec<String> = (0..40).map(|i| format!("198.51.100.{}", 10 + i)).collect();
+    let botnet: Vec<Traffic<'_>> = sources.iter().map(|s| syn_flood(s, 200)).collect();
+    let d = analyze(&botnet, "", &FloodRules::default());
+    assert!(d.floods.is_empty(), "{:#?}", d.floods);
+    let t = &d.targets[0];
+    assert_eq!(
+        (t.target.to_string(), t.rule),
+        ("10.0.0.5".into(), Rule::DistributedSynFlood)
+    );
+    assert_eq!(t.rate.half_open_per_minute, 8000);
+    assert!(t.distinct_sources.value >= 30);
+    assert_eq!(t.top_sources.len(), 5);
+    assert_eq!(t.port, Some(1000));
+}
+
+#[test]
+fn rules_and_severities_serialise_as_their_names() {
+    let d = analyze(
+        &[syn_flood("203.0.113.7", 2000)],
+        "",
+        &FloodRules::default(),
+    );
+    let json = serde_json::to_value(&d.floods[0]).unwrap();
+    assert_eq!(json["rule"], "syn-flood");
+    assert_eq!(json["severity"], "HIGH");
+    assert_eq!(json["source"], "203.0.113.7");
+    assert_eq!(json["distinct_ports"]["at_least"], false);
+    for key in [
+        "window_start",
+        "flows",
+        "packets",
+        "bytes",
+        "signals",
+        "reason",
+        "windows_flagged",
+        "first_start",
+        "last_end",
+        "top_ports",
+        "top_destinations",
+        "skipdata_records",
+    ] {
+        assert!(json.get(key).is_some(), "documented key {key}");
+    }
 }

@@ -192,9 +192,14 @@ fn gzip(text: &[u8], level: u32) -> Vec<u8> {
 /// Flood rules low enough that small inputs reach every branch of `detect`.
 fn eager_rules() -> FloodRules {
     FloodRules {
-        min_flows_per_minute: 1,
-        distinct_ports: 2,
-        heavy_bytes_per_flow: 1 << 20,
+        half_open_per_minute: 1,
+        connections_per_minute: 1,
+        request_packets_per_minute: 1,
+        udp_packets_per_minute: 1,
+        icmp_packets_per_minute: 1,
+        target_half_open_per_minute: 1,
+        min_sources: 1,
+        internal_clients: true,
         ..FloodRules::default()
     }
 }
@@ -897,12 +902,20 @@ fn outcome(input: impl Read + Send, options: &ScanOptions) -> Outcome {
     };
     let totals = aggregator
         .window_totals()
-        .into_iter()
-        .map(|(w, t)| (w, (t.flows, t.packets, t.bytes)))
+        .iter()
+        .map(|(w, t)| (*w, (t.flows, t.packets, t.bytes)))
         .collect();
-    let findings = detect(&aggregator, &eager_rules())
-        .into_iter()
+    let detection = detect(&aggregator, &eager_rules());
+    let findings = detection
+        .floods
+        .iter()
         .map(|f| format!("{} {} {} {}", f.source, f.rule, f.window_start, f.flows))
+        .chain(
+            detection
+                .targets
+                .iter()
+                .map(|t| format!("target {} {} {}", t.target, t.rule, t.window_start)),
+        )
         .collect();
     Outcome {
         result,
@@ -1160,13 +1173,25 @@ fn a_spoofed_source_storm_is_capped_at_max_sources_and_every_flow_still_counts()
     }
     let untracked: u64 = aggregator
         .untracked()
-        .windows()
-        .iter()
-        .map(|w| w.flows)
+        .map(|(_, m)| u64::from(m.flows))
         .sum();
     assert_eq!(untracked, aggregator.untracked_flows());
-    // No single spoofed address floods; the untracked bucket is never reported as a source.
-    assert!(detect(&aggregator, &FloodRules::default()).is_empty());
+    // No single spoofed address floods, and the untracked bucket is never a source: the storm
+    // is one incident of its target.
+    let detection = detect(&aggregator, &FloodRules::default());
+    assert!(detection.floods.is_empty(), "{:?}", detection.floods);
+    let targets: Vec<_> = detection
+        .targets
+        .iter()
+        .map(|t| (t.target.to_string(), t.rule))
+        .collect();
+    assert_eq!(
+        targets,
+        [(
+            "172.31.16.21".to_string(),
+            flowlog_core::Rule::DistributedSynFlood
+        )]
+    );
     assert!(growth < 100, "peak memory grew by {growth} MiB");
     eprintln!("storm of {RECORDS} sources: peak memory +{growth} MiB in {elapsed:?}");
 }
@@ -1287,7 +1312,9 @@ fn one_source_spread_over_many_minutes_is_aggregated_in_linear_time_up_to_the_wi
     let elapsed = started.elapsed();
     assert_eq!(report.records, RECORDS);
     let cap = flowlog_core::MAX_WINDOWS_PER_SOURCE as u64;
-    assert_eq!(aggregator.window_totals().len() as u64, cap);
+    let totals_cap = flowlog_core::MAX_TOTAL_WINDOWS as u64;
+    assert_eq!(aggregator.window_totals().len() as u64, totals_cap);
+    assert_eq!(aggregator.totals_dropped(), RECORDS - totals_cap);
     assert_eq!(
         aggregator.unattributed(),
         RECORDS - cap,

@@ -1,4 +1,4 @@
-//! Record generation and serialisation.
+//! Record generation: records drawn one by one from weighted tables (see the crate docs).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::net::{self, SUBNETS};
 use crate::rng::{Rng, mix64};
-use crate::text::{push_hex, push_i64, push_ipv4, push_ipv6, push_u64};
+use crate::write::{Addr, Field, Host, Kind, Rec, Status, Writer};
 use crate::{Flood, HEAVY_DOWNLOADER, HEAVY_SOURCE, SourceTruth, Spec, Truth};
 
 /// Output is handed on once the buffer holds this many bytes.
@@ -14,88 +14,10 @@ pub(crate) const CHUNK: usize = 1 << 20;
 /// Capacity that holds a chunk plus the longest line that can end it.
 pub(crate) const CHUNK_CAPACITY: usize = CHUNK + (64 << 10);
 
-const ACCOUNT: &[u8] = b"123456789012";
-const ARN_PREFIX: &[u8] = b"arn:aws:ecs:us-east-1:123456789012:";
-
 /// Host key of the heavy downloader's ENI.
 const HEAVY_KEY: u32 = u32::MAX;
 /// Host key of the ENI a private flood source sends from.
 const FLOOD_KEY: u32 = u32::MAX - 1;
-
-macro_rules! fields {
-    ($( $variant:ident = $name:literal, $version:literal; )*) => {
-        /// A column of the format.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        enum Field { $( $variant, )* Unknown }
-
-        impl Field {
-            fn from_name(name: &str) -> Field {
-                match name { $( $name => Field::$variant, )* _ => Field::Unknown }
-            }
-
-            fn version(self) -> u64 {
-                match self { $( Field::$variant => $version, )* Field::Unknown => 2 }
-            }
-        }
-    };
-}
-
-fields! {
-    Version = "version", 2;
-    AccountId = "account-id", 2;
-    InterfaceId = "interface-id", 2;
-    SrcAddr = "srcaddr", 2;
-    DstAddr = "dstaddr", 2;
-    SrcPort = "srcport", 2;
-    DstPort = "dstport", 2;
-    Protocol = "protocol", 2;
-    Packets = "packets", 2;
-    Bytes = "bytes", 2;
-    Start = "start", 2;
-    End = "end", 2;
-    Action = "action", 2;
-    LogStatus = "log-status", 2;
-    VpcId = "vpc-id", 3;
-    SubnetId = "subnet-id", 3;
-    InstanceId = "instance-id", 3;
-    TcpFlags = "tcp-flags", 3;
-    Type = "type", 3;
-    PktSrcAddr = "pkt-srcaddr", 3;
-    PktDstAddr = "pkt-dstaddr", 3;
-    Region = "region", 4;
-    AzId = "az-id", 4;
-    SublocationType = "sublocation-type", 4;
-    SublocationId = "sublocation-id", 4;
-    PktSrcAwsService = "pkt-src-aws-service", 5;
-    PktDstAwsService = "pkt-dst-aws-service", 5;
-    FlowDirection = "flow-direction", 5;
-    TrafficPath = "traffic-path", 5;
-    EcsClusterArn = "ecs-cluster-arn", 7;
-    EcsClusterName = "ecs-cluster-name", 7;
-    EcsContainerInstanceArn = "ecs-container-instance-arn", 7;
-    EcsContainerInstanceId = "ecs-container-instance-id", 7;
-    EcsContainerId = "ecs-container-id", 7;
-    EcsSecondContainerId = "ecs-second-container-id", 7;
-    EcsServiceName = "ecs-service-name", 7;
-    EcsTaskDefinitionArn = "ecs-task-definition-arn", 7;
-    EcsTaskArn = "ecs-task-arn", 7;
-    EcsTaskId = "ecs-task-id", 7;
-    RejectReason = "reject-reason", 8;
-    ResourceId = "resource-id", 9;
-    EncryptionStatus = "encryption-status", 10;
-    InstanceTag = "instance-tag", 11;
-    InstanceTag2 = "instance-tag-2", 11;
-    InterfaceTag = "interface-tag", 11;
-    InterfaceTag2 = "interface-tag-2", 11;
-    AsgTag = "asg-tag", 11;
-    AsgTag2 = "asg-tag-2", 11;
-    InterfaceType = "interface-type", 11;
-    NextHopInterfaceId = "next-hop-interface-id", 11;
-    NextHopSubnetId = "next-hop-subnet-id", 11;
-    NextHopAzId = "next-hop-az-id", 11;
-    NextHopVpcId = "next-hop-vpc-id", 11;
-    NextHopInterfaceType = "next-hop-interface-type", 11;
-}
 
 /// Columns a "bad number" malformed line corrupts, most preferred first.
 const NUMERIC: [Field; 11] = [
@@ -129,18 +51,13 @@ const GARBAGE: [&[u8]; 5] = [
     b"\x80\x81\x82",
 ];
 
-const CLUSTERS: [&[u8]; 3] = [b"prod-web", b"prod-workers", b"staging-apps"];
-const SERVICES: [&[u8]; 4] = [b"web", b"api", b"worker", b"scheduler"];
-const ROLES: [&[u8]; 7] = [
-    b"web", b"api", b"worker", b"db", b"batch", b"cache", b"bastion",
-];
-const TEAMS: [&[u8]; 4] = [b"payments", b"platform", b"search", b"data"];
-const AZ_IDS: [&[u8]; 3] = [b"use1-az1", b"use1-az2", b"use1-az4"];
-
-/// TCP flags of records on the initiating side.
-const CLIENT_FLAGS: [(u32, u8); 7] = [(35, 19), (15, 3), (10, 2), (8, 1), (20, 0), (5, 6), (7, 18)];
-/// TCP flags of records on the answering side.
-const SERVER_FLAGS: [(u32, u8); 5] = [(40, 19), (30, 18), (10, 3), (10, 1), (10, 0)];
+/// TCP flags of records on the initiating side (OR-ed over the capture window, as AWS
+/// logs them): SYN+FIN for a short connection, SYN alone for the first window of a long one or
+/// an unanswered attempt, FIN or nothing for later windows, RST for an aborted one.
+const CLIENT_FLAGS: [(u32, u8); 6] = [(45, 3), (10, 2), (10, 1), (25, 0), (5, 6), (5, 7)];
+/// TCP flags of records on the answering side: SYN-ACK (18), with FIN (19) for short
+/// connections; FIN or nothing for later windows.
+const SERVER_FLAGS: [(u32, u8); 4] = [(45, 19), (25, 18), (15, 1), (15, 0)];
 /// Destination ports of outbound requests to the internet.
 const EGRESS_PORTS: [(u32, u16); 10] = [
     (55, 443),
@@ -182,81 +99,6 @@ const INBOUND_PORTS: [(u32, u16); 10] = [
 /// Source ports of records sent by servers.
 const SERVER_PORTS: [(u32, u16); 4] = [(60, 443), (20, 80), (10, 22), (10, 8443)];
 
-/// An address in numeric form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Addr {
-    V4(u32),
-    V6(u128),
-}
-
-impl Addr {
-    fn from_ip(ip: IpAddr) -> Addr {
-        match ip {
-            IpAddr::V4(a) => Addr::V4(a.into()),
-            IpAddr::V6(a) => Addr::V6(a.into()),
-        }
-    }
-
-    fn ip(self) -> IpAddr {
-        match self {
-            Addr::V4(a) => IpAddr::V4(a.into()),
-            Addr::V6(a) => IpAddr::V6(a.into()),
-        }
-    }
-
-    fn is_v6(self) -> bool {
-        matches!(self, Addr::V6(_))
-    }
-
-    fn push(self, buf: &mut Vec<u8>) {
-        match self {
-            Addr::V4(a) => push_ipv4(buf, a),
-            Addr::V6(a) => push_ipv6(buf, a),
-        }
-    }
-
-    fn service(self) -> Option<&'static str> {
-        match self {
-            Addr::V4(a) => net::aws_service_v4(a),
-            Addr::V6(_) => None,
-        }
-    }
-}
-
-/// What kind of resource owns an ENI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Ec2,
-    EcsEc2,
-    EcsFargate,
-    Lambda,
-    NatGateway,
-    LoadBalancer,
-    VpcEndpoint,
-}
-
-/// An ENI of the synthetic VPCs; all its identifiers derive from `h`.
-#[derive(Debug, Clone, Copy)]
-struct Host {
-    h: u64,
-    kind: Kind,
-    subnet: u32,
-}
-
-impl Host {
-    fn id(self, salt: u64) -> u64 {
-        mix64(self.h ^ salt)
-    }
-
-    fn is_ecs(self) -> bool {
-        matches!(self.kind, Kind::EcsEc2 | Kind::EcsFargate)
-    }
-
-    fn has_instance(self) -> bool {
-        matches!(self.kind, Kind::Ec2 | Kind::EcsEc2)
-    }
-}
-
 /// A normal source address.
 #[derive(Debug, Clone, Copy)]
 struct Source {
@@ -267,13 +109,6 @@ struct Source {
     key: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Ok,
-    NoData,
-    SkipData,
-}
-
 /// Whose truth a record counts towards.
 #[derive(Debug, Clone, Copy)]
 enum Owner {
@@ -282,32 +117,22 @@ enum Owner {
     Heavy,
 }
 
-/// Everything about one record; which parts are written depends on the format.
-#[derive(Debug, Clone, Copy)]
-struct Rec {
-    index: u64,
-    status: Status,
-    owner: Owner,
-    eni: Host,
-    src: Addr,
-    dst: Addr,
-    pkt_src: Addr,
-    pkt_dst: Addr,
-    srcport: u16,
-    dstport: u16,
-    proto: u8,
-    packets: u64,
-    bytes: u64,
-    start: i64,
-    end: i64,
-    reject: bool,
-    flags: u8,
-    ingress: bool,
-    /// traffic-path, 0 for `-`.
-    path: u8,
-    bpa: bool,
-    encryption: u8,
-    next_hop: Option<Host>,
+impl Owner {
+    fn tag(self) -> u32 {
+        match self {
+            Owner::Pool(k) => k,
+            Owner::Flood => u32::MAX,
+            Owner::Heavy => u32::MAX - 1,
+        }
+    }
+
+    fn of(tag: u32) -> Owner {
+        match tag {
+            u32::MAX => Owner::Flood,
+            t if t == u32::MAX - 1 => Owner::Heavy,
+            k => Owner::Pool(k),
+        }
+    }
 }
 
 /// `floor((i+1)·n/total) − floor(i·n/total)` shifted by `phase`: spreads `n` events
@@ -334,8 +159,7 @@ fn is_private(ip: IpAddr) -> bool {
 
 struct Generator<'a> {
     spec: &'a Spec,
-    fields: Vec<Field>,
-    version: u64,
+    writer: Writer,
     numeric_col: usize,
     address_col: usize,
     rng: Rng,
@@ -369,8 +193,8 @@ struct Due {
 
 impl<'a> Generator<'a> {
     fn new(spec: &'a Spec) -> Self {
-        let fields: Vec<Field> = spec.fields.iter().map(|f| Field::from_name(f)).collect();
-        let version = fields.iter().map(|f| f.version()).max().unwrap_or(2);
+        let writer = Writer::new(&spec.fields, spec.seed);
+        let fields = writer.fields();
         let col_of = |wanted: &[Field]| {
             wanted
                 .iter()
@@ -422,7 +246,6 @@ impl<'a> Generator<'a> {
 
         Generator {
             spec,
-            version,
             numeric_col,
             address_col,
             rng: Rng::new(spec.seed),
@@ -441,7 +264,7 @@ impl<'a> Generator<'a> {
             heavy_truth: SourceTruth::default(),
             truth: Truth::default(),
             scratch: Vec::new(),
-            fields,
+            writer,
         }
     }
 
@@ -507,6 +330,7 @@ impl<'a> Generator<'a> {
     }
 
     fn blank(&self, index: u64, status: Status, owner: Owner, eni: Host, start: i64) -> Rec {
+        let owner = owner.tag();
         let none = Addr::V4(0);
         Rec {
             index,
@@ -611,7 +435,7 @@ impl<'a> Generator<'a> {
         r.flags = if f.syn_only {
             2
         } else {
-            self.rng.weighted(&[(40, 19), (30, 3), (20, 1), (10, 0)])
+            self.rng.weighted(&[(70, 3), (20, 1), (10, 0)])
         };
         r.reject = fires(j, self.flood_reject_ppm, 1_000_000, 0) > 0;
         r
@@ -867,7 +691,7 @@ impl<'a> Generator<'a> {
         t.bytes += r.bytes;
         t.rejected += reject;
         t.syn_only += syn_only;
-        let s = match r.owner {
+        let s = match Owner::of(r.owner) {
             Owner::Pool(k) => &mut self.pool_truth[k as usize],
             Owner::Flood => &mut self.flood_truth,
             Owner::Heavy => &mut self.heavy_truth,
@@ -901,158 +725,6 @@ impl<'a> Generator<'a> {
         add(IpAddr::V4(HEAVY_SOURCE), &self.heavy_truth);
         self.truth.per_source = per_source;
         self.truth
-    }
-
-    fn write_header(&self, buf: &mut Vec<u8>) {
-        for (c, name) in self.spec.fields.iter().enumerate() {
-            if c > 0 {
-                buf.push(b' ');
-            }
-            buf.extend_from_slice(name.as_bytes());
-        }
-        buf.push(b'\n');
-    }
-
-    fn write_record(&self, buf: &mut Vec<u8>, r: &Rec) {
-        for (c, &f) in self.fields.iter().enumerate() {
-            if c > 0 {
-                buf.push(b' ');
-            }
-            self.write_field(buf, f, r);
-        }
-        buf.push(b'\n');
-    }
-
-    fn write_field(&self, buf: &mut Vec<u8>, f: Field, r: &Rec) {
-        let ok = r.status == Status::Ok;
-        let e = r.eni;
-        match f {
-            Field::Version => push_u64(buf, self.version),
-            Field::AccountId => buf.extend_from_slice(ACCOUNT),
-            Field::InterfaceId => push_eni_id(buf, e),
-            Field::Start => push_i64(buf, r.start),
-            Field::End => push_i64(buf, r.end),
-            Field::LogStatus => buf.extend_from_slice(match r.status {
-                Status::Ok => b"OK",
-                Status::NoData => b"NODATA",
-                Status::SkipData => b"SKIPDATA",
-            }),
-            Field::VpcId => push_vpc_id(buf, self.spec.seed, e),
-            Field::SubnetId => push_subnet_id(buf, self.spec.seed, e),
-            Field::InstanceId if e.has_instance() => {
-                buf.extend_from_slice(b"i-0");
-                push_hex(buf, e.id(0x1), 16);
-            }
-            Field::Region => buf.extend_from_slice(b"us-east-1"),
-            Field::AzId => buf.extend_from_slice(AZ_IDS[(e.subnet % 3) as usize]),
-            Field::EcsClusterArn if e.is_ecs() => {
-                buf.extend_from_slice(ARN_PREFIX);
-                buf.extend_from_slice(b"cluster/");
-                buf.extend_from_slice(cluster(e));
-            }
-            Field::EcsClusterName if e.is_ecs() => buf.extend_from_slice(cluster(e)),
-            Field::EcsContainerInstanceArn if e.kind == Kind::EcsEc2 => {
-                buf.extend_from_slice(ARN_PREFIX);
-                buf.extend_from_slice(b"container-instance/");
-                buf.extend_from_slice(cluster(e));
-                buf.push(b'/');
-                push_hex128(buf, e, 0x2);
-            }
-            Field::EcsContainerInstanceId if e.kind == Kind::EcsEc2 => push_hex128(buf, e, 0x2),
-            Field::EcsContainerId if e.is_ecs() => push_hex256(buf, e, 0x3),
-            Field::EcsSecondContainerId if e.is_ecs() && (e.h >> 20) % 10 < 3 => {
-                push_hex256(buf, e, 0x4)
-            }
-            Field::EcsServiceName if e.is_ecs() => buf.extend_from_slice(service(e)),
-            Field::EcsTaskDefinitionArn if e.is_ecs() => {
-                buf.extend_from_slice(ARN_PREFIX);
-                buf.extend_from_slice(b"task-definition/");
-                buf.extend_from_slice(service(e));
-                buf.push(b':');
-                push_u64(buf, 1 + (e.h >> 16) % 40);
-            }
-            Field::EcsTaskArn if e.is_ecs() => {
-                buf.extend_from_slice(ARN_PREFIX);
-                buf.extend_from_slice(b"task/");
-                buf.extend_from_slice(cluster(e));
-                buf.push(b'/');
-                push_hex128(buf, e, 0x5);
-            }
-            Field::EcsTaskId if e.is_ecs() => push_hex128(buf, e, 0x5),
-            Field::ResourceId if e.kind == Kind::NatGateway => {
-                buf.extend_from_slice(b"nat-0");
-                push_hex(buf, e.id(0x6), 16);
-            }
-            Field::ResourceId if e.kind == Kind::VpcEndpoint => {
-                buf.extend_from_slice(b"vpce-0");
-                push_hex(buf, e.id(0x6), 16);
-            }
-            Field::InstanceTag if e.has_instance() => {
-                buf.extend_from_slice(b"Name=");
-                buf.extend_from_slice(role(e));
-                buf.push(b'-');
-                push_u64(buf, 1 + (e.h >> 40) % 40);
-            }
-            Field::InstanceTag2 if e.has_instance() => push_env(buf, e),
-            Field::InterfaceTag => {
-                buf.extend_from_slice(b"team=");
-                buf.extend_from_slice(TEAMS[((e.h >> 32) % 4) as usize]);
-            }
-            Field::InterfaceTag2 if (e.h >> 34).is_multiple_of(2) => {
-                buf.extend_from_slice(b"cost-center=cc-");
-                push_u64(buf, 1000 + (e.h >> 36) % 9000);
-            }
-            Field::AsgTag if has_asg(e) => {
-                buf.extend_from_slice(b"aws:autoscaling:groupName=");
-                buf.extend_from_slice(role(e));
-                buf.extend_from_slice(b"-asg");
-            }
-            Field::AsgTag2 if has_asg(e) => push_env(buf, e),
-            Field::InterfaceType => buf.extend_from_slice(interface_type(e)),
-            Field::Unknown => {
-                buf.extend_from_slice(b"x-");
-                push_u64(buf, r.index % 1000);
-            }
-            _ if !ok => buf.push(b'-'),
-            // Everything below exists only for OK records.
-            Field::SrcAddr => r.src.push(buf),
-            Field::DstAddr => r.dst.push(buf),
-            Field::SrcPort => push_u64(buf, u64::from(r.srcport)),
-            Field::DstPort => push_u64(buf, u64::from(r.dstport)),
-            Field::Protocol => push_u64(buf, u64::from(r.proto)),
-            Field::Packets => push_u64(buf, r.packets),
-            Field::Bytes => push_u64(buf, r.bytes),
-            Field::Action => buf.extend_from_slice(if r.reject { b"REJECT" } else { b"ACCEPT" }),
-            Field::TcpFlags => push_u64(buf, u64::from(if r.proto == 6 { r.flags } else { 0 })),
-            Field::Type => buf.extend_from_slice(if r.src.is_v6() { b"IPv6" } else { b"IPv4" }),
-            Field::PktSrcAddr => r.pkt_src.push(buf),
-            Field::PktDstAddr => r.pkt_dst.push(buf),
-            Field::PktSrcAwsService => push_opt(buf, r.pkt_src.service()),
-            Field::PktDstAwsService => push_opt(buf, r.pkt_dst.service()),
-            Field::FlowDirection => {
-                buf.extend_from_slice(if r.ingress { b"ingress" } else { b"egress" })
-            }
-            Field::TrafficPath if !r.ingress && r.path > 0 => push_u64(buf, u64::from(r.path)),
-            Field::RejectReason if r.reject && r.bpa => buf.extend_from_slice(b"BPA"),
-            Field::EncryptionStatus => push_u64(buf, u64::from(r.encryption)),
-            Field::NextHopInterfaceId if r.next_hop.is_some() => {
-                push_eni_id(buf, r.next_hop.expect("checked"))
-            }
-            Field::NextHopSubnetId if r.next_hop.is_some() => {
-                push_subnet_id(buf, self.spec.seed, r.next_hop.expect("checked"))
-            }
-            Field::NextHopAzId if r.next_hop.is_some() => {
-                let n = r.next_hop.expect("checked");
-                buf.extend_from_slice(AZ_IDS[(n.subnet % 3) as usize]);
-            }
-            Field::NextHopVpcId if r.next_hop.is_some() => {
-                push_vpc_id(buf, self.spec.seed, r.next_hop.expect("checked"))
-            }
-            Field::NextHopInterfaceType if r.next_hop.is_some() => {
-                buf.extend_from_slice(interface_type(r.next_hop.expect("checked")))
-            }
-            _ => buf.push(b'-'),
-        }
     }
 
     /// Appends one malformed line derived from the record line at `line_start..`.
@@ -1090,7 +762,7 @@ impl<'a> Generator<'a> {
                 }
             }
             _ => {
-                for c in 0..self.fields.len().max(1) {
+                for c in 0..self.writer.fields().len().max(1) {
                     if c > 0 {
                         buf.push(b' ');
                     }
@@ -1100,72 +772,6 @@ impl<'a> Generator<'a> {
         }
         buf.push(b'\n');
         self.truth.malformed_lines += 1;
-    }
-}
-
-fn push_eni_id(buf: &mut Vec<u8>, e: Host) {
-    buf.extend_from_slice(b"eni-0");
-    push_hex(buf, e.id(0x0), 16);
-}
-
-fn push_vpc_id(buf: &mut Vec<u8>, seed: u64, e: Host) {
-    buf.extend_from_slice(b"vpc-0");
-    push_hex(buf, mix64(seed ^ 0x7670_6300 ^ u64::from(e.subnet / 3)), 16);
-}
-
-fn push_subnet_id(buf: &mut Vec<u8>, seed: u64, e: Host) {
-    buf.extend_from_slice(b"subnet-0");
-    push_hex(buf, mix64(seed ^ 0x5375_6200 ^ u64::from(e.subnet)), 16);
-}
-
-/// 32 hex digits (ECS task and container-instance ids).
-fn push_hex128(buf: &mut Vec<u8>, e: Host, salt: u64) {
-    push_hex(buf, e.id(salt << 8), 16);
-    push_hex(buf, e.id((salt << 8) | 1), 16);
-}
-
-/// 64 hex digits (container ids).
-fn push_hex256(buf: &mut Vec<u8>, e: Host, salt: u64) {
-    for part in 0..4 {
-        push_hex(buf, e.id((salt << 8) | part), 16);
-    }
-}
-
-fn push_opt(buf: &mut Vec<u8>, v: Option<&str>) {
-    buf.extend_from_slice(v.unwrap_or("-").as_bytes());
-}
-
-fn push_env(buf: &mut Vec<u8>, e: Host) {
-    buf.extend_from_slice(if (e.h >> 28).is_multiple_of(4) {
-        b"env=staging"
-    } else {
-        b"env=prod"
-    });
-}
-
-fn cluster(e: Host) -> &'static [u8] {
-    CLUSTERS[((e.h >> 8) % 3) as usize]
-}
-
-fn service(e: Host) -> &'static [u8] {
-    SERVICES[((e.h >> 12) % 4) as usize]
-}
-
-fn role(e: Host) -> &'static [u8] {
-    ROLES[((e.h >> 44) % 7) as usize]
-}
-
-fn has_asg(e: Host) -> bool {
-    e.has_instance() && (e.h >> 48) % 10 < 7
-}
-
-fn interface_type(e: Host) -> &'static [u8] {
-    match e.kind {
-        Kind::Ec2 | Kind::EcsEc2 | Kind::EcsFargate => b"interface",
-        Kind::Lambda => b"lambda",
-        Kind::NatGateway => b"nat_gateway",
-        Kind::LoadBalancer => b"network_load_balancer",
-        Kind::VpcEndpoint => b"vpc_endpoint",
     }
 }
 
@@ -1181,13 +787,13 @@ pub(crate) fn generate(
     let mut g = Generator::new(spec);
     let mut buf = Vec::with_capacity(CHUNK_CAPACITY);
     if spec.header {
-        g.write_header(&mut buf);
+        g.writer.write_header(&mut buf);
     }
     let malformed_every = spec.malformed_every;
     for i in 0..spec.records {
         let line_start = buf.len();
         let rec = g.next_record(i);
-        g.write_record(&mut buf, &rec);
+        g.writer.write_record(&mut buf, &rec);
         g.tally(&rec);
         if malformed_every > 0 && (i + 1).is_multiple_of(malformed_every) {
             g.write_malformed(&mut buf, line_start);

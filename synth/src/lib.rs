@@ -35,6 +35,8 @@ mod gzip;
 mod net;
 mod rng;
 mod text;
+pub mod traffic;
+mod write;
 
 /// Default [`Spec::start`]: 1 700 000 000 rounded down to a whole minute.
 pub const DEFAULT_START: i64 = 1_700_000_000 / 60 * 60;

@@ -1,0 +1,248 @@
+//! One-minute windows and how a record's counts are spread over them.
+//!
+//! A record covers its capture window, `start..=end`: up to 600 s by default (60 s on Nitro
+//! instances) plus up to 60 s of capture lag. Counting it all in the minute of `start` would put
+//! ten minutes of a flood into one; instead packets and bytes are split over the minutes the
+//! record covers in proportion to the seconds it spends in each, and the record itself (one
+//! flow) is placed in one of them, chosen by a hash of the record so that many records spread
+//! evenly. Totals stay exact integers.
+
+use serde::Serialize;
+
+/// Length of an aggregation window, in seconds.
+pub const WINDOW_SECS: i64 = 60;
+
+/// Longest span a record is spread over: the 600 s maximum aggregation interval plus the 60 s
+/// AWS allows between a packet and its capture. Longer spans (bad data) are cut to this.
+pub const MAX_SPAN_SECS: i64 = 660;
+
+/// The start of the one-minute window holding `unix_seconds`.
+pub fn window_of(unix_seconds: i64) -> i64 {
+    unix_seconds - unix_seconds.rem_euclid(WINDOW_SECS)
+}
+
+/// How one record's `start..=end` falls into minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spread {
+    start: i64,
+    /// Seconds covered (at least 1).
+    len: i64,
+    /// Start of the first minute.
+    pub(crate) first: i64,
+    /// Minutes covered (1..=12).
+    pub(crate) minutes: usize,
+}
+
+impl Spread {
+    /// The minutes of `start..=end`; an `end` before `start` counts as `start`.
+    #[inline]
+    pub(crate) fn new(start: i64, end: i64) -> Spread {
+        let end = end.clamp(start, start.saturating_add(MAX_SPAN_SECS - 1));
+        let first = window_of(start);
+        Spread {
+            start,
+            len: end - start + 1,
+            first,
+            minutes: ((window_of(end) - first) / WINDOW_SECS) as usize + 1,
+        }
+    }
+
+    /// First second covered.
+    pub(crate) fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// Last second covered (after cutting an absurd span).
+    pub(crate) fn end(&self) -> i64 {
+        self.start + self.len - 1
+    }
+
+    /// The part of `value` that falls in minute `i` (0-based); the parts add up to `value`.
+    #[inline]
+    pub(crate) fn part(&self, i: usize, value: u64) -> u64 {
+        if self.minutes == 1 {
+            return value;
+        }
+        let through = |i: usize| -> u128 {
+            // Seconds of the record before the end of minute i.
+            let end_of = self.first + (i as i64 + 1) * WINDOW_SECS;
+            ((end_of - self.start).clamp(0, self.len)) as u128
+        };
+        let len = self.len as u128;
+        let v = u128::from(value);
+        let before = if i == 0 { 0 } else { v * through(i - 1) / len };
+        (v * through(i) / len - before) as u64
+    }
+
+    /// The minute (0-based) that holds the record's one flow, for a hash `h` of the record.
+    #[inline]
+    pub(crate) fn flow_minute(&self, h: u64) -> usize {
+        if self.minutes == 1 {
+            return 0;
+        }
+        let at = self.start + (h % self.len as u64) as i64;
+        ((window_of(at) - self.first) / WINDOW_SECS) as usize
+    }
+}
+
+/// Packets and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Traffic {
+    #[inline]
+    fn add(&mut self, other: Traffic) {
+        self.packets = self.packets.saturating_add(other.packets);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+}
+
+/// What one source initiated in one minute: its requests (never the replies it sent as a
+/// server), and how much UDP came back to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Minute {
+    /// Request records.
+    pub flows: u32,
+    /// TCP connections opened (SYNs; every TCP request record without `tcp-flags`).
+    pub connections: u32,
+    /// TCP connections that never completed their handshake (see the README).
+    pub half_open: u32,
+    /// Request records with `action` = `REJECT`.
+    pub rejected: u32,
+    /// TCP requests.
+    pub tcp: Traffic,
+    /// UDP requests.
+    pub udp: Traffic,
+    /// ICMP and ICMPv6.
+    pub icmp: Traffic,
+    /// Any other protocol.
+    pub other: Traffic,
+    /// UDP packets the source's UDP peers sent back to it.
+    pub udp_answered: u64,
+}
+
+impl Minute {
+    /// Packets and bytes over all protocols.
+    pub fn traffic(&self) -> Traffic {
+        let mut t = self.tcp;
+        t.add(self.udp);
+        t.add(self.icmp);
+        t.add(self.other);
+        t
+    }
+
+    /// Adds another minute's counts.
+    pub(crate) fn merge(&mut self, o: &Minute) {
+        self.flows = self.flows.saturating_add(o.flows);
+        self.connections = self.connections.saturating_add(o.connections);
+        self.half_open = self.half_open.saturating_add(o.half_open);
+        self.rejected = self.rejected.saturating_add(o.rejected);
+        self.tcp.add(o.tcp);
+        self.udp.add(o.udp);
+        self.icmp.add(o.icmp);
+        self.other.add(o.other);
+        self.udp_answered = self.udp_answered.saturating_add(o.udp_answered);
+    }
+}
+
+/// What one address received as a server (or as the target of a flood) in one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Served {
+    /// Request records addressed to it.
+    pub flows: u32,
+    /// TCP connections opened to it.
+    pub connections: u32,
+    /// TCP connections to it that never completed their handshake.
+    pub half_open: u32,
+    /// UDP request packets to it.
+    pub udp_packets: u64,
+    /// ICMP packets to it.
+    pub icmp_packets: u64,
+    /// Request packets to it, all protocols.
+    pub packets: u64,
+    /// Request bytes to it, all protocols.
+    pub bytes: u64,
+    /// UDP packets it sent back as replies.
+    pub udp_replied: u64,
+}
+
+impl Served {
+    pub(crate) fn merge(&mut self, o: &Served) {
+        self.flows = self.flows.saturating_add(o.flows);
+        self.connections = self.connections.saturating_add(o.connections);
+        self.half_open = self.half_open.saturating_add(o.half_open);
+        self.udp_packets = self.udp_packets.saturating_add(o.udp_packets);
+        self.icmp_packets = self.icmp_packets.saturating_add(o.icmp_packets);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.udp_replied = self.udp_replied.saturating_add(o.udp_replied);
+    }
+}
+
+/// All records of one minute, requests and replies alike, whatever their source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WindowTotals {
+    /// Flow records.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Rejected flow records.
+    pub rejected: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_inside_one_minute_stays_there() {
+        let s = Spread::new(120, 150);
+        assert_eq!((s.first, s.minutes), (120, 1));
+        assert_eq!(s.part(0, 1000), 1000);
+        assert_eq!(s.flow_minute(12345), 0);
+    }
+
+    #[test]
+    fn a_ten_minute_record_is_spread_in_proportion_and_adds_up() {
+        // 600 s aligned on a minute: ten equal parts.
+        let s = Spread::new(600, 1199);
+        assert_eq!(s.minutes, 10);
+        let parts: Vec<u64> = (0..10).map(|i| s.part(i, 3_000_000)).collect();
+        assert!(parts.iter().all(|&p| p == 300_000), "{parts:?}");
+        // Unaligned: the first and last minutes get their share of seconds.
+        let s = Spread::new(630, 689);
+        assert_eq!(s.minutes, 2);
+        assert_eq!((s.part(0, 60), s.part(1, 60)), (30, 30));
+        let s = Spread::new(601, 1263);
+        let total: u64 = (0..s.minutes).map(|i| s.part(i, 999_983)).sum();
+        assert_eq!(total, 999_983);
+    }
+
+    #[test]
+    fn flows_of_many_records_spread_evenly_over_their_window() {
+        let s = Spread::new(600, 1199);
+        let mut per_minute = [0u32; 10];
+        for h in 0..30_000u64 {
+            per_minute[s.flow_minute(h.wrapping_mul(0x9E37_79B9_7F4A_7C15))] += 1;
+        }
+        assert!(
+            per_minute.iter().all(|&n| (2_800..3_200).contains(&n)),
+            "{per_minute:?}"
+        );
+    }
+
+    #[test]
+    fn absurd_spans_are_cut_and_reversed_ones_collapse() {
+        let s = Spread::new(0, 10_000_000);
+        assert_eq!(s.minutes, 11);
+        let s = Spread::new(500, 100);
+        assert_eq!((s.first, s.minutes), (480, 1));
+    }
+}

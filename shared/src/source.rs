@@ -1,0 +1,253 @@
+//! The subjects of aggregation: source addresses (IPv4-mapped IPv6 folded into IPv4, IPv6 also
+//! rolled up per /64), and where a record was captured relative to them.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+use ipnet::IpNet;
+use serde::{Serialize, Serializer};
+
+/// An address, or an IPv6 /64 network standing for every address in it (one attacker rotating
+/// through its /64 is one source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// One IPv4 or IPv6 address.
+    Addr(IpAddr),
+    /// The /64 network with this (masked) address.
+    Net64(Ipv6Addr),
+}
+
+impl Source {
+    /// The address, or the /64's network address.
+    pub fn address(&self) -> IpAddr {
+        match *self {
+            Source::Addr(ip) => ip,
+            Source::Net64(net) => IpAddr::V6(net),
+        }
+    }
+
+    /// Whether an allowlisted network covers it (a /64 only when the network covers it all).
+    pub fn is_in(&self, net: &IpNet) -> bool {
+        match (*self, net) {
+            (Source::Addr(ip), _) => net.contains(&ip),
+            (Source::Net64(n), IpNet::V6(v6)) => v6.prefix_len() <= 64 && v6.contains(&n),
+            (Source::Net64(_), IpNet::V4(_)) => false,
+        }
+    }
+
+    /// The /64 an IPv6 address belongs to.
+    pub(crate) fn net64(ip: Ipv6Addr) -> Source {
+        Source::Net64(Ipv6Addr::from(u128::from(ip) & !((1u128 << 64) - 1)))
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Addr(ip) => write!(f, "{ip}"),
+            Source::Net64(net) => write!(f, "{net}/64"),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:203.0.113.7`) is the IPv4 address it maps.
+#[inline]
+pub fn normalize(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Where a record was captured relative to the address it is counted for.
+///
+/// A connection is logged at every interface it crosses: both ends inside the VPC, and the
+/// relays (NAT gateway, load balancer) between. Each vantage alone sees the whole of what an
+/// address sends through it, so an address is counted separately per vantage and its figures
+/// are the largest of them (see [`crate::SourceView`]), never their sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Vantage {
+    /// At the address's own interface.
+    Own,
+    /// At another interface (its peer's), or not known.
+    Peer,
+    /// A leg forwarded by a relay (`pkt-srcaddr` or `pkt-dstaddr` differs from the
+    /// interface's addresses), leaving the interface that captured it.
+    ForwardedOut,
+    /// A forwarded leg arriving at the interface that captured it (or of unknown direction).
+    ForwardedIn,
+}
+
+impl Vantage {
+    /// Every vantage, in index order.
+    pub(crate) const ALL: [Vantage; 4] = [
+        Vantage::Own,
+        Vantage::Peer,
+        Vantage::ForwardedOut,
+        Vantage::ForwardedIn,
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which way a record crossed the interface that captured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Leaving it: `srcaddr` is the interface's own address.
+    Egress,
+    /// Arriving: `dstaddr` is the interface's own address.
+    Ingress,
+}
+
+impl Direction {
+    /// Reads `flow-direction`.
+    pub(crate) fn parse(token: &[u8]) -> Option<Direction> {
+        match token {
+            b"egress" => Some(Direction::Egress),
+            b"ingress" => Some(Direction::Ingress),
+            _ => None,
+        }
+    }
+}
+
+/// Interfaces remembered for learning their own address (the default format has no
+/// `flow-direction`); past this, records of new interfaces have no known direction.
+const MAX_INTERFACES: usize = 100_000;
+
+/// The own address of each interface, learnt from its records: every record an interface
+/// captures has the interface's address as `srcaddr` (egress) or `dstaddr` (ingress), so the
+/// address two records share is the interface's. An interface that only ever talks to one peer
+/// is told apart once that peer is known to own another interface.
+#[derive(Debug, Default)]
+pub(crate) struct Interfaces {
+    learnt: std::collections::HashMap<u64, [Learning; 2], foldhash::fast::RandomState>,
+    owners: std::collections::HashMap<IpAddr, u64, foldhash::fast::RandomState>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+enum Learning {
+    #[default]
+    Unknown,
+    Candidates(IpAddr, IpAddr),
+    Owner(IpAddr),
+}
+
+impl Interfaces {
+    /// The direction of a record captured at interface `id` (a hash of its `interface-id`).
+    #[inline]
+    pub(crate) fn direction(&mut self, id: u64, src: IpAddr, dst: IpAddr) -> Option<Direction> {
+        if self.learnt.len() >= MAX_INTERFACES && !self.learnt.contains_key(&id) {
+            return None;
+        }
+        let owners = &mut self.owners;
+        let slot = &mut self.learnt.entry(id).or_default()[usize::from(src.is_ipv6())];
+        let elsewhere = |a: IpAddr| owners.get(&a).is_some_and(|&other| other != id);
+        let owner = match *slot {
+            Learning::Owner(owner) => owner,
+            Learning::Unknown => {
+                *slot = Learning::Candidates(src, dst);
+                return None;
+            }
+            Learning::Candidates(a, b) => {
+                let (a_hit, b_hit) = (a == src || a == dst, b == src || b == dst);
+                match (a_hit, b_hit) {
+                    (true, false) => {
+                        *slot = Learning::Owner(a);
+                        a
+                    }
+                    (false, true) => {
+                        *slot = Learning::Owner(b);
+                        b
+                    }
+                    (false, false) => {
+                        *slot = Learning::Candidates(src, dst);
+                        return None;
+                    }
+                    (true, true) if elsewhere(a) && !elsewhere(b) => {
+                        *slot = Learning::Owner(b);
+                        b
+                    }
+                    (true, true) if elsewhere(b) && !elsewhere(a) => {
+                        *slot = Learning::Owner(a);
+                        a
+                    }
+                    (true, true) => return None,
+                }
+            }
+        };
+        if owners.len() < MAX_INTERFACES {
+            owners.entry(owner).or_insert(id);
+        }
+        if owner == src {
+            Some(Direction::Egress)
+        } else if owner == dst {
+            Some(Direction::Ingress)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn mapped_ipv4_is_the_ipv4_address() {
+        assert_eq!(normalize(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(normalize(ip("2001:db8::1")), ip("2001:db8::1"));
+        assert_eq!(normalize(ip("10.0.0.1")), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_net64_prints_and_matches_as_a_network() {
+        let s = Source::net64("2001:db8:1:2:aaaa::1".parse().unwrap());
+        assert_eq!(s.to_string(), "2001:db8:1:2::/64");
+        assert!(s.is_in(&"2001:db8::/32".parse().unwrap()));
+        assert!(!s.is_in(&"2001:db8:1:2:aaaa::/80".parse().unwrap()));
+        assert!(Source::Addr(ip("10.1.2.3")).is_in(&"10.0.0.0/8".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_interface_address_is_learnt_from_two_records() {
+        let mut ifs = Interfaces::default();
+        let (me, a, b) = (ip("10.0.1.5"), ip("198.51.100.1"), ip("198.51.100.2"));
+        assert_eq!(ifs.direction(1, a, me), None);
+        assert_eq!(ifs.direction(1, me, b), Some(Direction::Egress));
+        assert_eq!(ifs.direction(1, a, me), Some(Direction::Ingress));
+        // Another family on the same interface is learnt on its own.
+        let (me6, c) = (ip("2600:1f18::5"), ip("2a01:4f8::1"));
+        assert_eq!(ifs.direction(1, c, me6), None);
+        assert_eq!(ifs.direction(1, me6, c), None, "the same pair says nothing");
+        assert_eq!(
+            ifs.direction(1, ip("2a01:4f8::2"), me6),
+            Some(Direction::Ingress)
+        );
+    }
+
+    #[test]
+    fn an_interface_with_one_peer_is_learnt_once_the_peer_owns_another() {
+        let mut ifs = Interfaces::default();
+        let (web, api, other) = (ip("10.0.1.10"), ip("10.0.2.20"), ip("10.0.1.99"));
+        // Interface 1 (web) only talks to the API: ambiguous on its own.
+        assert_eq!(ifs.direction(1, web, api), None);
+        assert_eq!(ifs.direction(1, api, web), None);
+        // Interface 2 is learnt to be the API's.
+        assert_eq!(ifs.direction(2, web, api), None);
+        assert_eq!(ifs.direction(2, other, api), Some(Direction::Ingress));
+        // So interface 1 is the web server's.
+        assert_eq!(ifs.direction(1, web, api), Some(Direction::Egress));
+    }
+}
