@@ -74,7 +74,8 @@ impl<'a, S: StateStore> Lease<'a, S> {
         holder: &str,
         ttl: i64,
     ) -> Result<Acquired<'a, S>, StoreError> {
-        let mut until = clock.now() + ttl;
+        // Told when every attempt lost a race: a new lease lasts this long at most.
+        let until = clock.now() + ttl;
         for _ in 0..ATTEMPTS {
             let now = clock.now();
             let record = Record {
@@ -90,8 +91,9 @@ impl<'a, S: StateStore> Lease<'a, S> {
                     // An unreadable record is one nobody can renew: take it over too.
                     match serde_json::from_slice::<Record>(&current.body) {
                         Ok(other) if other.expires_at > now => {
-                            until = other.expires_at;
-                            return Ok(Acquired::Busy { until });
+                            return Ok(Acquired::Busy {
+                                until: other.expires_at,
+                            });
                         }
                         _ => match store.replace(name, &current.version, record.body()).await? {
                             Replaced::Replaced(version) => Some(version),

@@ -213,6 +213,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fakes::MemoryObjects;
+
+    fn object(key: &str, fallback: Option<&str>) -> ObjectRef {
+        ObjectRef {
+            bucket: "logs".into(),
+            key: key.into(),
+            fallback_key: fallback.map(str::to_owned),
+            size: None,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_decoded_fallback_key_is_read_when_the_raw_key_does_not_exist() {
+        let objects = MemoryObjects::default();
+        let text = b"version srcaddr log-status\n2 192.0.2.1 OK\n".to_vec();
+        objects.put("logs", "a/year=2025/x.log", text, 1_700_000_000);
+        let read = ReadSettings::from_settings(&crate::Settings::new(&|_| None)).unwrap();
+        let raw = object("a/year%3D2025/x.log", Some("a/year=2025/x.log"));
+        let scan = aggregate_object(&objects, &raw, &read, None).await.unwrap();
+        assert_eq!(scan.meta.key, "a/year=2025/x.log");
+        assert_eq!(scan.meta.last_modified, Some(1_700_000_000));
+        assert_eq!(scan.report.records, 1);
+        let missing = aggregate_object(&objects, &object("gone.log", None), &read, None).await;
+        assert!(matches!(missing, Err(ObjectError::NotFound { .. })));
+    }
 
     #[test]
     fn epoch_deadlines_are_absolute_and_emulator_timeouts_relative() {
