@@ -456,11 +456,24 @@ ALLOWED_ACTIONS = {
         "sqs:SendMessage",
     },
 }
+# Per function, its failed-events queue (Lambda OnFailure destination and EventBridge target
+# dead-letter queue) and the redrive queue it consumes.
+QUEUES = {
+    "rate-metrics": ("RateMetricsFailedQueue", "RateMetricsRedriveQueue"),
+    "flood-alert": ("FloodAlertFailedQueue", "FloodAlertRedriveQueue"),
+}
+# What an SQS event source mapping polls with (on the redrive queue only).
+CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+for _actions in ALLOWED_ACTIONS.values():
+    _actions |= CONSUME_ACTIONS
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 REQUIRED_OUTPUTS = [
     "AlertTopicArn",
     "FlowLogBucketName",
-    "FailedObjectsQueueUrl",
+    "RateMetricsFailedQueueUrl",
+    "FloodAlertFailedQueueUrl",
+    "RedriveCommand",
+    "OperationsTopicArn",
     "DashboardUrl",
     "RateMetricsFunctionName",
     "FloodAlertFunctionName",
@@ -473,6 +486,8 @@ OVERRIDES = {
     "LedgerPrefix": "ledger/v1/",
     "MetricsNamespace": "Custom/Net",
     "AlertEmail": "ops@example.com",
+    "OperationsEmail": "oncall@example.com",
+    "ReservedConcurrency": "5",
 }
 
 
@@ -543,16 +558,21 @@ class Checker:
         c("iam: no '*' or 'service:*' actions", self.each(self.iam_no_wildcard_actions))
         c("iam: '*' resource only for cloudwatch:PutMetricData, under a cloudwatch:namespace condition", self.each(self.iam_star_resources))
         c("iam: each function has only the actions it needs", self.each(self.iam_action_sets))
-        c("iam: S3 limited to the flow-log prefix (read) and each function's own state prefix (read/write)", self.each(self.iam_s3))
+        c("iam: S3 limited to flow-log objects under the prefix (read) and each function's own state prefix (read/write)", self.each(self.iam_s3))
         c("iam: rate-metrics has no SNS or alert-state access; flood-alert no PutMetricData or ledger access", self.each(self.iam_separation))
         c("iam: sns:Publish only on the alert topic", self.each(self.iam_sns))
-        c("iam: sqs:SendMessage only to the dead-letter queue, for both functions", self.each(self.iam_sqs))
-        c("failures: both functions retry (MaximumRetryAttempts) then go to the dead-letter queue", self.each(self.failures))
-        c("fan-out: one EventBridge rule on the bucket and prefix targets both functions with retry and DLQ", self.each(self.fanout_rule))
+        c("iam: sqs:SendMessage only to the function's failed queue; polling only its redrive queue", self.each(self.iam_sqs))
+        c("failures: both functions retry (MaximumRetryAttempts) then go to their failed queue", self.each(self.failures))
+        c("fan-out: one EventBridge rule on the bucket's flow-log keys targets both functions with retry and their failed queues", self.each(self.fanout_rule))
         c("fan-out: events.amazonaws.com may invoke each function and feed the DLQ, from the rule only", self.each(self.fanout_permissions))
-        c("queue: encrypted, 14-day retention", self.each(self.queue))
+        c("queue: failed and redrive queues encrypted, 14-day retention", self.each(self.queue))
+        c("redrive: each function consumes its redrive queue (partial batch responses), which dead-letters to its failed queue; RedriveCommand moves each failed queue there", self.each(self.redrive))
+        c("alarm: failed objects on either queue notify the operations topic, whose customer-managed key CloudWatch may use", self.each(self.alarm))
+        c("scope: FLOW_LOG_BUCKET/FLOW_LOG_PREFIX, the rule's key pattern and the read grant name the same flow-log objects as the code", self.each(self.scope))
+        c("functions: ReservedConcurrentExecutions is the ReservedConcurrency parameter, unset when it is empty", self.each(self.reserved_concurrency))
         c("topic: encrypted; email subscription only when AlertEmail is set", self.each(self.topic))
-        c("bucket: created bucket encrypted, private, owner-enforced, EventBridge on (none created for an existing one)", self.each(self.flow_bucket_props))
+        c("bucket: created bucket encrypted, private, owner-enforced, EventBridge on, versioned, access-logged (none created for an existing one)", self.each(self.flow_bucket_props))
+        c("bucket: access logs in a private TLS-only bucket only S3 logging may write, from the flow-log bucket", self.each(self.access_log_bucket))
         c("bucket: policy denies non-TLS and lets only flow-log delivery write under the prefix", self.each(self.flow_bucket_policy))
         c("state: alert state and publish ledger in encrypted private TLS-only buckets, never matching the flow-log rule", self.each(self.state_store))
         c("dashboard: valid JSON showing every metric the code publishes that the brief names", self.each(self.dashboard))
@@ -710,7 +730,7 @@ class Checker:
 
     def iam_s3(self, s: Scenario) -> list[str]:
         problems = []
-        flow_objects = f"arn:aws:s3:::{self.flow_bucket(s)}/{s.params['FlowLogPrefix']}*"
+        flow_objects = f"arn:aws:s3:::{self.flow_bucket(s)}/{self.flow_log_pattern(s)}"
         for binary in STORES:
             bucket, prefix = self.store(s, binary)
             own = f"arn:aws:s3:::{bucket}/{prefix}*"
@@ -770,22 +790,29 @@ class Checker:
 
     def iam_sqs(self, s: Scenario) -> list[str]:
         problems = []
-        queue = s.getatt("FailedObjectsQueue", "Arn")
-        for binary in ("rate-metrics", "flood-alert"):
+        for binary, (failed, redrive) in QUEUES.items():
+            queue, own_redrive = s.getatt(failed, "Arn"), s.getatt(redrive, "Arn")
             stmts, _ = self.role_statements(s, binary)
-            sends = [st for st in stmts if any(a.startswith("sqs:") for a in as_list(st.get("Action")))]
+            sqs = [st for st in stmts if any(a.startswith("sqs:") for a in as_list(st.get("Action")))]
+            sends = [st for st in sqs if "sqs:SendMessage" in as_list(st.get("Action"))]
+            consumes = [st for st in sqs if st not in sends]
             if not sends:
-                problems.append(f"{binary} cannot send to the dead-letter queue")
+                problems.append(f"{binary} cannot send to its failed queue")
             for st in sends:
                 if as_list(st.get("Action")) != ["sqs:SendMessage"] or as_list(st.get("Resource")) != [queue]:
+                    problems.append(f"{binary}: {st.get('Action')} on {st.get('Resource')}")
+            if not consumes:
+                problems.append(f"{binary} cannot consume its redrive queue")
+            for st in consumes:
+                if not set(as_list(st.get("Action"))) <= CONSUME_ACTIONS or as_list(st.get("Resource")) != [own_redrive]:
                     problems.append(f"{binary}: {st.get('Action')} on {st.get('Resource')}")
         return problems
 
     def failures(self, s: Scenario) -> list[str]:
         problems = []
-        queue = s.getatt("FailedObjectsQueue", "Arn")
         configs = {s.props(lid).get("FunctionName"): s.props(lid) for lid in s.of_type("AWS::Lambda::EventInvokeConfig")}
         for binary in ("rate-metrics", "flood-alert"):
+            queue = s.getatt(QUEUES[binary][0], "Arn")
             cfg = configs.get(s.ref(self.function(binary)))
             if cfg is None:
                 problems.append(f"{binary}: no EventInvokeConfig")
@@ -800,7 +827,6 @@ class Checker:
 
     def fanout_rule(self, s: Scenario) -> list[str]:
         problems = []
-        queue = s.getatt("FailedObjectsQueue", "Arn")
         rules = s.of_type("AWS::Events::Rule")
         if len(rules) != 1:
             return [f"{len(rules)} EventBridge rules, expected one"]
@@ -811,8 +837,8 @@ class Checker:
         detail = pattern.get("detail", {})
         if detail.get("bucket", {}).get("name") != [self.flow_bucket(s)]:
             problems.append(f"bucket filter {detail.get('bucket')}")
-        if detail.get("object", {}).get("key") != [{"prefix": s.params["FlowLogPrefix"]}]:
-            problems.append(f"key filter {detail.get('object')}")
+        if detail.get("object", {}).get("key") != [{"wildcard": self.flow_log_pattern(s)}]:
+            problems.append(f"key filter {detail.get('object')}, expected the wildcard {self.flow_log_pattern(s)!r}")
         if props.get("State", "ENABLED") != "ENABLED":
             problems.append(f"rule state {props.get('State')}")
         targets = {t.get("Arn"): t for t in props.get("Targets", [])}
@@ -823,7 +849,7 @@ class Checker:
                 continue
             if not t.get("RetryPolicy"):
                 problems.append(f"{binary} target has no RetryPolicy")
-            if t.get("DeadLetterConfig", {}).get("Arn") != queue:
+            if t.get("DeadLetterConfig", {}).get("Arn") != s.getatt(QUEUES[binary][0], "Arn"):
                 problems.append(f"{binary} target dead-letter {t.get('DeadLetterConfig')}")
         if len(targets) != 2:
             problems.append(f"{len(targets)} targets")
@@ -849,11 +875,11 @@ class Checker:
             ]
             if not ok or len(ok) != len(mine):
                 problems.append(f"{binary}: invoke permissions {mine}")
-        queue_arn = s.getatt("FailedObjectsQueue", "Arn")
-        allowed = False
+        queue_arns = {s.getatt(failed, "Arn") for failed, _ in QUEUES.values()}
+        covered: set[str] = set()
         for lid in s.of_type("AWS::SQS::QueuePolicy"):
             props = s.props(lid)
-            if s.ref("FailedObjectsQueue") not in props.get("Queues", []):
+            if not {s.ref(failed) for failed, _ in QUEUES.values()} & set(props.get("Queues", [])):
                 continue
             for st in statements(props.get("PolicyDocument", {})):
                 if st.get("Effect") != "Allow":
@@ -863,21 +889,121 @@ class Checker:
                     continue
                 cond = st.get("Condition", {})
                 src = cond.get("ArnEquals", {}).get("aws:SourceArn") or cond.get("ArnLike", {}).get("aws:SourceArn")
-                if as_list(st.get("Action")) == ["sqs:SendMessage"] and st.get("Resource") == queue_arn and src == rule_arn:
-                    allowed = True
+                resources = set(as_list(st.get("Resource")))
+                if as_list(st.get("Action")) == ["sqs:SendMessage"] and resources <= queue_arns and src == rule_arn:
+                    covered |= resources
                 else:
                     problems.append(f"queue policy statement too broad: {st}")
-        if not allowed:
-            problems.append("no queue policy lets the rule send undeliverable events to the queue")
+        if covered != queue_arns:
+            problems.append(f"the rule may not send undeliverable events to {sorted(queue_arns - covered)}")
         return problems
 
     def queue(self, s: Scenario) -> list[str]:
-        props = s.props("FailedObjectsQueue")
         problems = []
-        if not (props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId")):
-            problems.append("not encrypted")
-        if props.get("MessageRetentionPeriod") != 1209600:
-            problems.append(f"retention {props.get('MessageRetentionPeriod')}")
+        for lid in [q for pair in QUEUES.values() for q in pair]:
+            props = s.props(lid)
+            if not (props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId")):
+                problems.append(f"{lid}: not encrypted")
+            if props.get("MessageRetentionPeriod") != 1209600:
+                problems.append(f"{lid}: retention {props.get('MessageRetentionPeriod')}")
+        return problems
+
+    def redrive(self, s: Scenario) -> list[str]:
+        problems = []
+        mappings = [s.props(lid) for lid in s.of_type("AWS::Lambda::EventSourceMapping")]
+        commands = []
+        for binary, (failed, redrive) in QUEUES.items():
+            fn = self.function(binary)
+            props = s.props(redrive)
+            policy = props.get("RedrivePolicy", {})
+            if policy.get("deadLetterTargetArn") != s.getatt(failed, "Arn") or not 1 <= int(policy.get("maxReceiveCount", 0)) <= 10:
+                problems.append(f"{redrive}: RedrivePolicy {policy}")
+            timeout = s.props(fn).get("Timeout", 3)
+            if int(props.get("VisibilityTimeout", 30)) < 6 * int(timeout):
+                problems.append(f"{redrive}: VisibilityTimeout {props.get('VisibilityTimeout')} under 6x the {timeout} s timeout")
+            mine = [m for m in mappings if m.get("EventSourceArn") == s.getatt(redrive, "Arn")]
+            if len(mine) != 1 or mine[0].get("FunctionName") not in (s.ref(fn), s.getatt(fn, "Arn")):
+                problems.append(f"{redrive} is not consumed by {binary} alone: {mine}")
+            elif mine[0].get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+                problems.append(f"{redrive}: no partial batch responses")
+            commands.append(
+                f"aws sqs start-message-move-task --source-arn {s.getatt(failed, 'Arn')} --destination-arn {s.getatt(redrive, 'Arn')}"
+            )
+        command = " ".join(str(self.outputs_of(s).get("RedriveCommand", "")).split())
+        if command != " && ".join(commands):
+            problems.append(f"RedriveCommand {command!r}")
+        return problems
+
+    def alarm(self, s: Scenario) -> list[str]:
+        problems = []
+        alarms = s.of_type("AWS::CloudWatch::Alarm")
+        if alarms != ["FailedObjectsAlarm"]:
+            return [f"alarms {alarms}"]
+        props = s.props("FailedObjectsAlarm")
+        if props.get("AlarmActions") != [s.ref("OperationsTopic")]:
+            problems.append(f"alarm actions {props.get('AlarmActions')}")
+        watched = {
+            d.get("Value")
+            for m in props.get("Metrics", [])
+            for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+            if m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        }
+        queues = {s.getatt(failed, "QueueName") for failed, _ in QUEUES.values()}
+        if watched != queues:
+            problems.append(f"alarm watches {sorted(watched)}, expected {sorted(queues)}")
+        if props.get("Threshold") != 0 or props.get("ComparisonOperator") != "GreaterThanThreshold":
+            problems.append("alarm does not fire on the first failed object")
+        topic = s.props("OperationsTopic")
+        key = topic.get("KmsMasterKeyId")
+        key_lids = [lid for lid in s.of_type("AWS::KMS::Key") if s.ref(lid) == key]
+        if not key_lids:
+            problems.append(f"operations topic key {key!r} is not a customer-managed key of this stack")
+        else:
+            kprops = s.props(key_lids[0])
+            if kprops.get("EnableKeyRotation") is not True:
+                problems.append("operations key not rotated")
+            uses = [
+                st for st in statements(kprops.get("KeyPolicy", {}))
+                if st.get("Effect") == "Allow" and st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+            ]
+            if not uses or not {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(as_list(uses[0].get("Action"))):
+                problems.append("CloudWatch may not use the operations key")
+        subs = [s.props(lid) for lid in s.of_type("AWS::SNS::Subscription") if s.props(lid).get("TopicArn") == s.ref("OperationsTopic")]
+        want = [{"TopicArn": s.ref("OperationsTopic"), "Protocol": "email", "Endpoint": s.params["OperationsEmail"]}] if s.params["OperationsEmail"] else []
+        if subs != want:
+            problems.append(f"operations subscriptions {subs}")
+        return problems
+
+    def scope_constants(self) -> tuple[str, str]:
+        """The code's flow-log key segment and suffix (flowlog-events' scope.rs)."""
+        text = (self.root / "functions/events/src/scope.rs").read_text()
+        segment = re.search(r'pub const FLOW_LOG_SEGMENT: &str = "([^"]+)";', text)
+        suffix = re.search(r'pub const FLOW_LOG_SUFFIX: &str = "([^"]+)";', text)
+        if not segment or not suffix:
+            raise Unresolvable("FLOW_LOG_SEGMENT / FLOW_LOG_SUFFIX not found in functions/events/src/scope.rs")
+        return segment.group(1), suffix.group(1)
+
+    def flow_log_pattern(self, s: Scenario) -> str:
+        segment, suffix = self.scope_constants()
+        return f"{s.params['FlowLogPrefix']}*{segment}*{suffix}"
+
+    def scope(self, s: Scenario) -> list[str]:
+        problems = []
+        for binary in ("rate-metrics", "flood-alert"):
+            env = self.env(s, binary)
+            if env.get("FLOW_LOG_BUCKET") != self.flow_bucket(s):
+                problems.append(f"{binary}: FLOW_LOG_BUCKET {env.get('FLOW_LOG_BUCKET')!r}")
+            if env.get("FLOW_LOG_PREFIX") != s.params["FlowLogPrefix"]:
+                problems.append(f"{binary}: FLOW_LOG_PREFIX is not the FlowLogPrefix parameter")
+        return problems
+
+    def reserved_concurrency(self, s: Scenario) -> list[str]:
+        problems = []
+        want = s.params["ReservedConcurrency"]
+        for binary in ("rate-metrics", "flood-alert"):
+            got = s.props(self.function(binary)).get("ReservedConcurrentExecutions")
+            if (str(got) if got is not None else "") != want:
+                problems.append(f"{binary}: ReservedConcurrentExecutions {got!r} for ReservedConcurrency {want!r}")
         return problems
 
     def topic(self, s: Scenario) -> list[str]:
@@ -885,6 +1011,7 @@ class Checker:
         if not s.props("AlertTopic").get("KmsMasterKeyId"):
             problems.append("AlertTopic not encrypted")
         subs = [s.props(lid) for lid in s.of_type("AWS::SNS::Subscription")]
+        subs = [sub for sub in subs if sub.get("TopicArn") == s.ref("AlertTopic")]
         if s.params["AlertEmail"]:
             want = [{"TopicArn": s.ref("AlertTopic"), "Protocol": "email", "Endpoint": s.params["AlertEmail"]}]
             if subs != want:
@@ -940,6 +1067,49 @@ class Checker:
         problems = self.private_encrypted(props, "FlowLogBucket")
         if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") is not True:
             problems.append("EventBridge notifications off")
+        if props.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            problems.append("versioning off (CKV_AWS_21)")
+        logging = props.get("LoggingConfiguration", {})
+        if logging.get("DestinationBucketName") != s.ref("FlowLogAccessLogBucket"):
+            problems.append(f"server access logging {logging} (CKV_AWS_18)")
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if not any(r.get("Status") == "Enabled" and r.get("NoncurrentVersionExpiration") for r in rules):
+            problems.append("noncurrent versions are kept forever")
+        return problems
+
+    def access_log_bucket(self, s: Scenario) -> list[str]:
+        if s.params["ExistingBucketName"]:
+            return ["an access-log bucket is created for an existing bucket"] if "FlowLogAccessLogBucket" in s.resources else []
+        bucket = s.ref("FlowLogAccessLogBucket")
+        arn = f"arn:aws:s3:::{bucket}"
+        problems = self.private_encrypted(s.props("FlowLogAccessLogBucket"), "FlowLogAccessLogBucket")
+        prefix = s.props("FlowLogBucket").get("LoggingConfiguration", {}).get("LogFilePrefix", "")
+        policy = self.bucket_policy(s, bucket)
+        if policy is None:
+            return problems + ["no bucket policy"]
+        if not self.denies_plain_http(policy, arn):
+            problems.append("no deny of non-TLS access")
+        allows = [st for st in statements(policy) if st.get("Effect") == "Allow"]
+        want = {
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": ["s3:PutObject"],
+            "Resource": [f"{arn}/{prefix}*"],
+            "SourceArn": f"arn:aws:s3:::{self.flow_bucket(s)}",
+            "SourceAccount": ACCOUNT,
+        }
+        for st in allows:
+            cond = st.get("Condition", {})
+            got = {
+                "Principal": st.get("Principal"),
+                "Action": as_list(st.get("Action")),
+                "Resource": as_list(st.get("Resource")),
+                "SourceArn": cond.get("ArnLike", {}).get("aws:SourceArn") or cond.get("ArnEquals", {}).get("aws:SourceArn"),
+                "SourceAccount": cond.get("StringEquals", {}).get("aws:SourceAccount"),
+            }
+            if got != want:
+                problems.append(f"grant {got}, expected {want}")
+        if len(allows) != 1:
+            problems.append(f"{len(allows)} grants, expected S3 logging's alone")
         return problems
 
     def flow_bucket_policy(self, s: Scenario) -> list[str]:
@@ -1016,7 +1186,8 @@ class Checker:
         for dims in (
             ["AWS/Lambda", "Invocations", "FunctionName", s.ref(self.function("flood-alert"))],
             ["AWS/Lambda", "Errors", "FunctionName", s.ref(self.function("flood-alert"))],
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", s.getatt("FailedObjectsQueue", "QueueName")],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", s.getatt("RateMetricsFailedQueue", "QueueName")],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", s.getatt("FloodAlertFailedQueue", "QueueName")],
             ["AWS/SNS", "NumberOfMessagesPublished", "TopicName", s.getatt("AlertTopic", "TopicName")],
         ):
             if json.dumps(dims)[:-1] not in text:

@@ -78,6 +78,12 @@ pub enum DecodeError {
         "unrecognised event shape ({0}); expected an S3 notification, EventBridge Object Created, SQS or SNS event"
     )]
     UnknownShape(String),
+    /// Wrappers nested deeper than any real event does.
+    #[error("event nests more than {limit} wrappers (failure records, SNS messages)")]
+    TooDeep {
+        /// [`MAX_NESTING`].
+        limit: usize,
+    },
     /// An accepted shape with missing or malformed fields.
     #[error("malformed {shape} event: {detail}")]
     Malformed {
@@ -95,43 +101,36 @@ fn malformed(shape: &'static str, detail: impl ToString) -> DecodeError {
     }
 }
 
-/// Decodes an invocation payload.
-pub fn decode(event: Value) -> Result<Trigger, DecodeError> {
-    let source = first_record_source(&event);
-    match source.as_deref() {
-        Some("aws:sqs") => {
-            let sqs: SqsEvent = serde_json::from_value(event).map_err(|e| malformed("SQS", e))?;
-            let items = sqs
-                .records
-                .into_iter()
-                .map(|message| SqsItem {
-                    message_id: message.message_id.unwrap_or_default(),
-                    objects: match message.body {
-                        Some(body) => decode_text(&body),
-                        None => Err(malformed("SQS", "message without body")),
-                    },
-                })
-                .collect();
-            Ok(Trigger::Sqs(items))
-        }
-        Some("aws:sns") => {
-            let sns: SnsEvent = serde_json::from_value(event).map_err(|e| malformed("SNS", e))?;
-            let mut objects = Vec::new();
-            for record in sns.records {
-                objects.extend(decode_text(&record.sns.message)?);
-            }
-            Ok(objects_or_ignored(objects))
-        }
-        _ => decode_payload(event).map(objects_or_ignored),
-    }
-}
+/// Wrappers one event may nest (failure-destination records, SNS envelopes and messages). The
+/// deepest real shape, a redriven failure record of an SNS-triggered invocation in an SQS
+/// message, nests three.
+pub const MAX_NESTING: usize = 4;
 
-fn objects_or_ignored(objects: Vec<ObjectRef>) -> Trigger {
-    if objects.is_empty() {
-        Trigger::Ignored("no object in the event (s3:TestEvent or an empty notification)")
+/// Decodes an invocation payload. Wrappers are unwrapped in place, never copied.
+pub fn decode(event: Value) -> Result<Trigger, DecodeError> {
+    if first_record_source(&event).as_deref() == Some("aws:sqs") {
+        let sqs: SqsEvent = serde_json::from_value(event).map_err(|e| malformed("SQS", e))?;
+        let items = sqs
+            .records
+            .into_iter()
+            .map(|message| SqsItem {
+                message_id: message.message_id.unwrap_or_default(),
+                objects: match message.body {
+                    Some(body) => decode_text(&body, 1),
+                    None => Err(malformed("SQS", "message without body")),
+                },
+            })
+            .collect();
+        return Ok(Trigger::Sqs(items));
+    }
+    let objects = decode_payload(event, 0)?;
+    Ok(if objects.is_empty() {
+        Trigger::Ignored(
+            "no object to read in the event (s3:TestEvent, a deletion or an empty notification)",
+        )
     } else {
         Trigger::Objects(objects)
-    }
+    })
 }
 
 /// `Records[0].eventSource` (S3, SQS) or `Records[0].EventSource` (SNS).
@@ -144,18 +143,14 @@ fn first_record_source(event: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A message body or SNS message: JSON text of any accepted inner shape.
-fn decode_text(text: &str) -> Result<Vec<ObjectRef>, DecodeError> {
+/// A message body or SNS message, `depth` wrappers down: JSON text of any accepted inner shape.
+fn decode_text(text: &str, depth: usize) -> Result<Vec<ObjectRef>, DecodeError> {
+    if depth > MAX_NESTING {
+        return Err(DecodeError::TooDeep { limit: MAX_NESTING });
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    decode_payload(value)
-}
-
-/// The SNS envelope SQS receives when raw message delivery is off.
-#[derive(Deserialize)]
-struct SnsEnvelope {
-    #[serde(rename = "Message")]
-    message: String,
+    decode_payload(value, depth)
 }
 
 /// The `detail` of an EventBridge "Object Created" event.
@@ -181,32 +176,61 @@ struct CreatedObject {
     sequencer: Option<String>,
 }
 
-/// An S3 notification, an EventBridge event, an SNS envelope, a test event, or a Lambda
-/// failure-destination record wrapping one of them (a redrive from the dead-letter queue).
-fn decode_payload(value: Value) -> Result<Vec<ObjectRef>, DecodeError> {
-    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+/// An S3 notification, an EventBridge event, an SNS event or envelope, a test event, or a
+/// Lambda failure-destination record wrapping one of them (a redrive from the dead-letter
+/// queue), `depth` wrappers down.
+fn decode_payload(value: Value, depth: usize) -> Result<Vec<ObjectRef>, DecodeError> {
+    if depth > MAX_NESTING {
+        return Err(DecodeError::TooDeep { limit: MAX_NESTING });
+    }
+    let Value::Object(mut map) = value else {
+        return Err(DecodeError::UnknownShape(format!(
+            "a JSON {}, not an object",
+            kind(&value)
+        )));
+    };
+    let text = |map: &serde_json::Map<String, Value>, field: &str| {
+        map.get(field).and_then(Value::as_str).map(str::to_owned)
+    };
+    if text(&map, "Event").as_deref() == Some("s3:TestEvent") {
         return Ok(Vec::new());
     }
-    if let (Some(payload), Some(_)) = (value.get("requestPayload"), value.get("requestContext")) {
-        return decode_payload(payload.clone());
+    if map.contains_key("requestContext")
+        && let Some(payload) = map.remove("requestPayload")
+    {
+        return decode_payload(payload, depth + 1);
     }
-    if value.get("Records").is_some() {
-        return s3_notification(value);
+    if map.contains_key("Records") {
+        let value = Value::Object(map);
+        return if first_record_source(&value).as_deref() == Some("aws:sns") {
+            let sns: SnsEvent = serde_json::from_value(value).map_err(|e| malformed("SNS", e))?;
+            let mut objects = Vec::new();
+            for record in sns.records {
+                objects.extend(decode_text(&record.sns.message, depth + 1)?);
+            }
+            Ok(objects)
+        } else {
+            s3_notification(value)
+        };
     }
-    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
-        let envelope: SnsEnvelope =
-            serde_json::from_value(value).map_err(|e| malformed("SNS envelope", e))?;
-        return decode_text(&envelope.message);
+    if text(&map, "Type").as_deref() == Some("Notification") {
+        let Some(Value::String(message)) = map.remove("Message") else {
+            return Err(malformed("SNS envelope", "no Message text"));
+        };
+        return decode_text(&message, depth + 1);
     }
-    if let Some(detail_type) = value.get("detail-type").and_then(Value::as_str) {
+    if let Some(detail_type) = text(&map, "detail-type") {
         if detail_type != "Object Created" {
+            // Deletions, restores, tag changes: nothing new to read, as for S3 notifications.
+            if text(&map, "source").as_deref() == Some("aws.s3") {
+                return Ok(Vec::new());
+            }
             return Err(DecodeError::UnknownShape(format!(
                 "EventBridge detail-type {detail_type:?}"
             )));
         }
-        let detail = value
-            .get("detail")
-            .cloned()
+        let detail = map
+            .remove("detail")
             .ok_or_else(|| malformed("EventBridge", "no detail"))?;
         let detail: ObjectCreatedDetail =
             serde_json::from_value(detail).map_err(|e| malformed("EventBridge", e))?;
@@ -222,13 +246,21 @@ fn decode_payload(value: Value) -> Result<Vec<ObjectRef>, DecodeError> {
             sequencer: detail.object.sequencer,
         }]);
     }
-    let keys: Vec<_> = value
-        .as_object()
-        .map(|o| o.keys().take(5).cloned().collect())
-        .unwrap_or_default();
+    let keys: Vec<_> = map.keys().take(5).cloned().collect();
     Err(DecodeError::UnknownShape(format!(
         "top-level keys {keys:?}"
     )))
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// An S3 event notification, read leniently: only the fields used are required (emulators
@@ -342,6 +374,18 @@ mod tests {
                "Message": message.to_string(), "Timestamp": "2023-11-14T22:20:02.000Z"})
     }
 
+    fn sns_event(message: &Value) -> Value {
+        json!({"Records": [{
+            "EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:t:sub",
+            "Sns": {"Type": "Notification", "MessageId": "s1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                    "Subject": "Amazon S3 Notification", "Message": message.to_string(),
+                    "Timestamp": "2023-11-14T22:20:02.000Z", "SignatureVersion": "1", "Signature": "x",
+                    "SigningCertUrl": "https://example.invalid/c.pem", "UnsubscribeUrl": "https://example.invalid/u",
+                    "MessageAttributes": {}}
+        }]})
+    }
+
     fn objects(trigger: Trigger) -> Vec<ObjectRef> {
         match trigger {
             Trigger::Objects(objects) => objects,
@@ -428,10 +472,56 @@ mod tests {
     }
 
     #[test]
-    fn other_eventbridge_events_are_refused() {
+    fn eventbridge_object_deleted_is_acknowledged_and_ignored() {
         let mut event = eventbridge("x");
         event["detail-type"] = json!("Object Deleted");
+        event["detail"]["deletion-type"] = json!("Permanently Deleted");
+        assert!(matches!(decode(event).unwrap(), Trigger::Ignored(_)));
+    }
+
+    #[test]
+    fn eventbridge_events_of_other_services_are_refused() {
+        let mut event = eventbridge("x");
+        event["source"] = json!("aws.ec2");
+        event["detail-type"] = json!("EC2 Instance State-change Notification");
         assert!(matches!(decode(event), Err(DecodeError::UnknownShape(_))));
+    }
+
+    #[test]
+    fn s3_delete_records_are_acknowledged_and_ignored() {
+        let mut event = notification(&["gone.log.gz"]);
+        event["Records"][0]["eventName"] = json!("ObjectRemoved:Delete");
+        assert!(matches!(decode(event).unwrap(), Trigger::Ignored(_)));
+    }
+
+    fn failure_record(payload: Value) -> Value {
+        json!({"version": "1.0", "requestContext": {"condition": "RetriesExhausted"},
+               "requestPayload": payload, "responseContext": {"statusCode": 200}})
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused() {
+        let mut event = eventbridge("deep.log.gz");
+        for _ in 0..MAX_NESTING {
+            event = failure_record(event);
+        }
+        assert_eq!(
+            objects(decode(event.clone()).unwrap())[0].key,
+            "deep.log.gz"
+        );
+        assert_eq!(
+            decode(failure_record(event)).unwrap_err(),
+            DecodeError::TooDeep { limit: MAX_NESTING }
+        );
+    }
+
+    #[test]
+    fn a_redriven_failure_record_of_an_sns_invocation_names_its_object() {
+        let record = failure_record(sns_event(&notification(&["via-sns.log.gz"])));
+        let Trigger::Sqs(items) = decode(sqs(&[record.to_string()])).unwrap() else {
+            panic!("SQS")
+        };
+        assert_eq!(items[0].objects.as_ref().unwrap()[0].key, "via-sns.log.gz");
     }
 
     #[test]
@@ -464,16 +554,7 @@ mod tests {
 
     #[test]
     fn sns_wrapped_s3_notification_names_its_objects() {
-        let event = json!({"Records": [{
-            "EventSource": "aws:sns", "EventVersion": "1.0",
-            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:t:sub",
-            "Sns": {"Type": "Notification", "MessageId": "s1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
-                    "Subject": "Amazon S3 Notification", "Message": notification(&["sns.log.gz"]).to_string(),
-                    "Timestamp": "2023-11-14T22:20:02.000Z", "SignatureVersion": "1", "Signature": "x",
-                    "SigningCertUrl": "https://example.invalid/c.pem", "UnsubscribeUrl": "https://example.invalid/u",
-                    "MessageAttributes": {}}
-        }]});
-        let found = objects(decode(event).unwrap());
+        let found = objects(decode(sns_event(&notification(&["sns.log.gz"]))).unwrap());
         assert_eq!(found[0].key, "sns.log.gz");
     }
 

@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use flowlog_core::Finding;
 use flowlog_events::ObjectRef;
-use flowlog_lambda::{MarkerError, ObjectError, aggregate_object};
+use flowlog_lambda::{ObjectError, S3Objects, S3StateStore, StoreError, aggregate_object};
 use serde_json::Value;
 
 use crate::config::Config;
@@ -20,7 +20,7 @@ pub enum ProcessError {
     Object(#[from] ObjectError),
     /// The alert state could not be read or written.
     #[error("alert state: {0}")]
-    State(#[from] MarkerError),
+    State(#[from] StoreError),
     /// An alert could not be published (its claim was released for the retry).
     #[error("{object}: alert for {source_ip} not published: {error}")]
     Publish {
@@ -43,9 +43,9 @@ pub enum ProcessError {
     },
 }
 
-/// The function: an S3 client to read objects, the cooldown state, and a sink for alerts.
+/// The function: where objects come from, the cooldown state, and a sink for alerts.
 pub struct App<S> {
-    s3: aws_sdk_s3::Client,
+    objects: S3Objects,
     sink: S,
     cooldown: Cooldown,
     config: Config,
@@ -54,14 +54,14 @@ pub struct App<S> {
 impl<S: AlertSink + Sync> App<S> {
     /// The function with its clients and settings.
     pub fn new(s3: aws_sdk_s3::Client, sink: S, config: Config) -> Self {
-        let store = flowlog_lambda::MarkerStore::new(
+        let store = S3StateStore::new(
             s3.clone(),
             config.state_bucket.clone(),
             &config.state_prefix,
         );
         let cooldown = Cooldown::new(store, config.cooldown_secs);
         App {
-            s3,
+            objects: S3Objects::new(s3),
             sink,
             cooldown,
             config,
@@ -77,7 +77,7 @@ impl<S: AlertSink + Sync> App<S> {
         deadline: Option<SystemTime>,
     ) -> Result<Value, lambda_runtime::Error> {
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        flowlog_events::handle(payload, |object| {
+        flowlog_events::handle(payload, &self.config.read.scope, |object| {
             Box::pin(async move { self.alert_object(&object, deadline).await })
         })
         .await
@@ -88,7 +88,7 @@ impl<S: AlertSink + Sync> App<S> {
         object: &ObjectRef,
         deadline: Option<SystemTime>,
     ) -> Result<(), ProcessError> {
-        let scan = aggregate_object(&self.s3, object, &self.config.read, deadline).await?;
+        let scan = aggregate_object(&self.objects, object, &self.config.read, deadline).await?;
         let url = scan.meta.url();
         let findings = flowlog_core::detect(&scan.visitor, &self.config.rules);
         let (account_id, region) = object.flow_log_origin().unzip();

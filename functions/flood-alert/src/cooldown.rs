@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use flowlog_lambda::{Created, MarkerError, MarkerStore, Replaced};
+use flowlog_lambda::{Created, Replaced, S3StateStore, StateStore, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// Alerted windows remembered per source.
@@ -59,13 +59,13 @@ pub enum Decision {
 /// The cooldown store.
 #[derive(Debug, Clone)]
 pub struct Cooldown {
-    store: MarkerStore,
+    store: S3StateStore,
     cooldown_secs: i64,
 }
 
 impl Cooldown {
     /// Cooldown state in `store`, one alert per source per `cooldown_secs` of flow time.
-    pub fn new(store: MarkerStore, cooldown_secs: i64) -> Self {
+    pub fn new(store: S3StateStore, cooldown_secs: i64) -> Self {
         Cooldown {
             store,
             cooldown_secs,
@@ -83,7 +83,7 @@ impl Cooldown {
         window_start: i64,
         object: &str,
         now: i64,
-    ) -> Result<Decision, MarkerError> {
+    ) -> Result<Decision, StoreError> {
         let name = Self::name(source);
         for _ in 0..ATTEMPTS {
             let stored = self.store.get(&name).await?;
@@ -117,7 +117,7 @@ impl Cooldown {
             let won = match &stored {
                 None => matches!(self.store.create(&name, body).await?, Created::Created(_)),
                 Some(s) => matches!(
-                    self.store.replace(&name, &s.etag, body).await?,
+                    self.store.replace(&name, &s.version, body).await?,
                     Replaced::Replaced(_)
                 ),
             };
@@ -129,17 +129,17 @@ impl Cooldown {
     }
 
     /// Records that the claimed alert was published.
-    pub async fn sent(&self, claim: &Claim) -> Result<(), MarkerError> {
+    pub async fn sent(&self, claim: &Claim) -> Result<(), StoreError> {
         self.finish(claim, true).await
     }
 
     /// Gives the claim up after a failed publish, so a retry may take it over at once.
-    pub async fn abandon(&self, claim: &Claim) -> Result<(), MarkerError> {
+    pub async fn abandon(&self, claim: &Claim) -> Result<(), StoreError> {
         self.finish(claim, false).await
     }
 
     /// Re-reads the state and records the outcome, retrying if someone writes in between.
-    async fn finish(&self, claim: &Claim, published: bool) -> Result<(), MarkerError> {
+    async fn finish(&self, claim: &Claim, published: bool) -> Result<(), StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(stored) = self.store.get(&claim.name).await? else {
                 return Ok(());
@@ -159,16 +159,17 @@ impl Cooldown {
                 state.pending = None;
             }
             let body = serde_json::to_vec(&state).expect("state serialises");
-            if let Replaced::Replaced(_) =
-                self.store.replace(&claim.name, &stored.etag, body).await?
+            if let Replaced::Replaced(_) = self
+                .store
+                .replace(&claim.name, &stored.version, body)
+                .await?
             {
                 return Ok(());
             }
         }
-        Err(MarkerError {
+        Err(StoreError {
             operation: "record alert state",
-            bucket: String::new(),
-            key: self.store.key(&claim.name),
+            location: self.store.locate(&claim.name),
             message: "kept losing conditional-write races".into(),
         })
     }

@@ -316,3 +316,104 @@ async fn a_publish_that_keeps_failing_fails_the_invocation_and_its_retry_alerts_
     fx.app(&state).handle(event, None).await.unwrap();
     assert_eq!(fx.drain().await.len(), 1);
 }
+
+/// What `aws sqs start-message-move-task --source-arn <failed> --destination-arn <redrive>`
+/// does: every message's body and attributes into the destination, then out of the source.
+/// moto 5.2.5 does not implement StartMessageMoveTask, so the test moves them itself.
+async fn move_messages(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> usize {
+    let mut moved = 0;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(from)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return moved;
+        }
+        for m in messages {
+            sqs.send_message()
+                .queue_url(to)
+                .message_body(m.body().unwrap())
+                .set_message_attributes(m.message_attributes.clone())
+                .send()
+                .await
+                .unwrap();
+            sqs.delete_message()
+                .queue_url(from)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            moved += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_lettered_events_redriven_through_the_redrive_queue_alert_once() {
+    let fx = Fixture::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&fx.sdk);
+    let queue = |name: &str| {
+        let sqs = sqs.clone();
+        let name = unique(name);
+        async move {
+            let out = sqs.create_queue().queue_name(name).send().await.unwrap();
+            out.queue_url.unwrap()
+        }
+    };
+    let (failed, redrive) = (queue("failed").await, queue("redrive").await);
+    let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/late.log.gz";
+    let event = s3_event(&fx.bucket, key);
+    let app = fx.app(&unique("state"));
+    // The object cannot be read yet: the invocation fails, and after its retries Lambda puts a
+    // destination record in the failed queue; EventBridge puts an undeliverable event there
+    // as it is.
+    assert!(app.handle(event.clone(), None).await.is_err());
+    let record = json!({"version": "1.0", "timestamp": "2025-01-01T00:10:00.000Z",
+        "requestContext": {"requestId": "r1", "condition": "RetriesExhausted", "approximateInvokeCount": 3,
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:flood-alert:$LATEST"},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "does not exist"}});
+    let undeliverable = json!({"version": "0", "id": "e1", "detail-type": "Object Created",
+        "source": "aws.s3", "account": "123456789012", "region": "us-east-1",
+        "detail": {"bucket": {"name": fx.bucket}, "object": {"key": key}}});
+    for body in [record, undeliverable] {
+        sqs.send_message()
+            .queue_url(&failed)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    // The cause is fixed, then the redrive: failed queue -> redrive queue -> the function.
+    fx.put_object(key, true).await;
+    assert_eq!(move_messages(&sqs, &failed, &redrive).await, 2);
+    let out = sqs
+        .receive_message()
+        .queue_url(&redrive)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let records: Vec<Value> = out
+        .messages()
+        .iter()
+        .map(|m| {
+            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
+                   "body": m.body(), "eventSource": "aws:sqs"})
+        })
+        .collect();
+    assert_eq!(records.len(), 2);
+    let response = app
+        .handle(json!({ "Records": records }), None)
+        .await
+        .unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert_eq!(fx.drain().await.len(), 1, "two redriven events, one alert");
+}

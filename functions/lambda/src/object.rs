@@ -1,9 +1,9 @@
-//! Streaming one S3 object into the core, never buffering it whole.
+//! Streaming one object into the core, never buffering it whole, through the object-read port.
 
+use std::future::Future;
+use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use flowlog_core::{Aggregator, RecordVisitor, ScanError, ScanOptions, ScanReport};
 
 use crate::settings::ReadSettings;
@@ -113,10 +113,34 @@ pub fn read_deadline(deadline: SystemTime) -> Instant {
 /// The most time kept free for publishing after reading an object.
 pub const PUBLISH_RESERVE: Duration = Duration::from_secs(20);
 
+/// An object opened for reading: what S3 said of it, and its body.
+pub struct OpenedObject {
+    /// Entity tag, without quotes.
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: Option<i64>,
+    /// When S3 stored it (Unix seconds).
+    pub last_modified: Option<i64>,
+    /// The body, read on a blocking thread.
+    pub body: Box<dyn Read + Send>,
+}
+
+/// The object-read port: where flow-log objects come from ([`crate::S3Objects`] in the
+/// functions, [`crate::fakes::MemoryObjects`] in tests).
+pub trait ObjectSource: Send + Sync {
+    /// Opens `bucket/key` (at `version_id` when given) for streaming.
+    fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<OpenedObject, ObjectError>> + Send;
+}
+
 /// Reads `object` into a fresh [`Aggregator`] with the function's read settings, stopping early
 /// enough before the invocation's `deadline` (if known) to publish the result.
-pub async fn aggregate_object(
-    s3: &aws_sdk_s3::Client,
+pub async fn aggregate_object<O: ObjectSource>(
+    source: &O,
     object: &ObjectRef,
     read: &ReadSettings,
     deadline: Option<SystemTime>,
@@ -125,14 +149,14 @@ pub async fn aggregate_object(
         deadline: deadline.map(read_deadline),
         ..read.scan.clone()
     };
-    scan_object(s3, object, &options, Aggregator::new(read.aggregate)).await
+    scan_object(source, object, &options, Aggregator::new(read.aggregate)).await
 }
 
-/// Reads `object` from S3 and runs `visitor` over its records on a blocking thread (the scanner
-/// itself uses a second thread to inflate). Tries the event's fallback key if the key does not
-/// exist.
-pub async fn scan_object<V>(
-    s3: &aws_sdk_s3::Client,
+/// Reads `object` from `source` and runs `visitor` over its records on a blocking thread (the
+/// scanner itself uses a second thread to inflate). Tries the event's fallback key if the key
+/// does not exist.
+pub async fn scan_object<O: ObjectSource, V>(
+    source: &O,
     object: &ObjectRef,
     options: &ScanOptions,
     mut visitor: V,
@@ -141,28 +165,27 @@ where
     V: RecordVisitor + Send + 'static,
 {
     let started = Instant::now();
+    let version = object.version_id.as_deref();
     // Without s3:ListBucket, S3 answers a missing key with 403 rather than 404: try the
     // event's other spelling of the key on either.
-    let (key, output) = match get(s3, object, &object.key).await {
+    let (key, opened) = match source.open(&object.bucket, &object.key, version).await {
         Err(ObjectError::NotFound { .. } | ObjectError::AccessDenied { .. })
             if object.fallback_key.is_some() =>
         {
             let fallback = object.fallback_key.clone().expect("checked");
-            let output = get(s3, object, &fallback).await?;
-            (fallback, output)
+            let opened = source.open(&object.bucket, &fallback, version).await?;
+            (fallback, opened)
         }
         result => (object.key.clone(), result?),
     };
     let meta = ObjectMeta {
         bucket: object.bucket.clone(),
         key,
-        etag: output.e_tag().map(|e| e.trim_matches('"').to_owned()),
-        size: output.content_length(),
-        last_modified: output.last_modified().map(|t| t.secs()),
+        etag: opened.etag,
+        size: opened.size,
+        last_modified: opened.last_modified,
     };
-    // The bridge must be created on the runtime (it captures the handle) and read off it.
-    let reader = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
-    let options = options.clone();
+    let (reader, options) = (opened.body, options.clone());
     let scanned = tokio::task::spawn_blocking(move || {
         let result = flowlog_core::scan(reader, &options, &mut visitor);
         (visitor, result)
@@ -187,47 +210,37 @@ where
     }
 }
 
-async fn get(
-    s3: &aws_sdk_s3::Client,
-    object: &ObjectRef,
-    key: &str,
-) -> Result<GetObjectOutput, ObjectError> {
-    let mut request = s3.get_object().bucket(&object.bucket).key(key);
-    if let Some(version) = &object.version_id {
-        request = request.version_id(version);
-    }
-    request
-        .send()
-        .await
-        .map_err(|e| classify(e, &object.bucket, key))
-}
-
-fn classify(error: SdkError<GetObjectError>, bucket: &str, key: &str) -> ObjectError {
-    let (bucket, key) = (bucket.to_owned(), key.to_owned());
-    if let SdkError::ServiceError(service) = &error {
-        let err = service.err();
-        if err.is_no_such_key() {
-            return ObjectError::NotFound { bucket, key };
-        }
-        match err.code() {
-            Some("AccessDenied" | "AllAccessDisabled" | "InvalidObjectState") => {
-                return ObjectError::AccessDenied { bucket, key };
-            }
-            Some("NoSuchBucket") => return ObjectError::NotFound { bucket, key },
-            _ => {}
-        }
-    }
-    let message = crate::aws::describe(&error);
-    ObjectError::Get {
-        bucket,
-        key,
-        message,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fakes::MemoryObjects;
+
+    fn object(key: &str, fallback: Option<&str>) -> ObjectRef {
+        ObjectRef {
+            bucket: "logs".into(),
+            key: key.into(),
+            fallback_key: fallback.map(str::to_owned),
+            size: None,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_decoded_fallback_key_is_read_when_the_raw_key_does_not_exist() {
+        let objects = MemoryObjects::default();
+        let text = b"version srcaddr log-status\n2 192.0.2.1 OK\n".to_vec();
+        objects.put("logs", "a/year=2025/x.log", text, 1_700_000_000);
+        let read = ReadSettings::from_settings(&crate::Settings::new(&|_| None)).unwrap();
+        let raw = object("a/year%3D2025/x.log", Some("a/year=2025/x.log"));
+        let scan = aggregate_object(&objects, &raw, &read, None).await.unwrap();
+        assert_eq!(scan.meta.key, "a/year=2025/x.log");
+        assert_eq!(scan.meta.last_modified, Some(1_700_000_000));
+        assert_eq!(scan.report.records, 1);
+        let missing = aggregate_object(&objects, &object("gone.log", None), &read, None).await;
+        assert!(matches!(missing, Err(ObjectError::NotFound { .. })));
+    }
 
     #[test]
     fn epoch_deadlines_are_absolute_and_emulator_timeouts_relative() {

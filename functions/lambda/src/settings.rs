@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use flowlog_core::{AggregateOptions, Attribution, Format, ScanOptions};
+use flowlog_events::Scope;
 
 /// A setting that is present but unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,9 +68,12 @@ impl<'a> Settings<'a> {
     }
 }
 
-/// How objects are read and aggregated: the settings both functions share.
+/// Which objects are read, and how they are read and aggregated: the settings both functions
+/// share.
 #[derive(Debug, Clone)]
 pub struct ReadSettings {
+    /// The flow-log bucket and prefix; objects elsewhere are skipped unread.
+    pub scope: Scope,
     /// Scanner options (format for headerless objects, line and inflate caps).
     pub scan: ScanOptions,
     /// Aggregation options (attribution, source cap).
@@ -77,9 +81,29 @@ pub struct ReadSettings {
 }
 
 impl ReadSettings {
-    /// Reads `FLOW_LOG_FORMAT`, `ATTRIBUTION`, `MAX_SOURCES`, `MAX_LINE_BYTES`,
-    /// `MAX_INFLATED_BYTES` and `MAX_COMPRESSION_RATIO`.
+    /// Reads `FLOW_LOG_BUCKET`, `FLOW_LOG_PREFIX`, `FLOW_LOG_FORMAT`, `ATTRIBUTION`,
+    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES` and `MAX_COMPRESSION_RATIO`.
     pub fn from_settings(settings: &Settings<'_>) -> Result<ReadSettings, SettingError> {
+        let scope = Scope {
+            bucket: settings.parse(
+                "FLOW_LOG_BUCKET",
+                None,
+                "an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-')",
+                |v| {
+                    let valid = (3..=63).contains(&v.len())
+                        && v.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                        });
+                    valid.then(|| Some(v.to_owned()))
+                },
+            )?,
+            prefix: settings.parse(
+                "FLOW_LOG_PREFIX",
+                None,
+                "a key prefix ending with \"/\", e.g. AWSLogs/",
+                |v| v.ends_with('/').then(|| Some(v.to_owned())),
+            )?,
+        };
         let defaults = ScanOptions::default();
         let format = settings.raw("FLOW_LOG_FORMAT").map(|text| {
             text.parse::<Format>().map_err(|e| SettingError {
@@ -120,7 +144,11 @@ impl ReadSettings {
                 1..=10_000_000,
             )?,
         };
-        Ok(ReadSettings { scan, aggregate })
+        Ok(ReadSettings {
+            scope,
+            scan,
+            aggregate,
+        })
     }
 }
 
@@ -144,6 +172,15 @@ mod tests {
         assert_eq!(settings.scan.format, None);
         assert_eq!(settings.aggregate, AggregateOptions::default());
         assert_eq!(settings.scan.max_line_bytes, 64 << 10);
+        assert_eq!(settings.scope, Scope::default());
+    }
+
+    #[test]
+    fn the_flow_log_bucket_and_prefix_make_the_scope() {
+        let settings =
+            read(&[("FLOW_LOG_BUCKET", "my-logs"), ("FLOW_LOG_PREFIX", "vpc/")]).unwrap();
+        assert_eq!(settings.scope.bucket.as_deref(), Some("my-logs"));
+        assert_eq!(settings.scope.prefix.as_deref(), Some("vpc/"));
     }
 
     #[test]
@@ -168,6 +205,8 @@ mod tests {
             ("MAX_SOURCES", "0", "a number from 1 to"),
             ("ATTRIBUTION", "dstaddr", "pkt-srcaddr"),
             ("FLOW_LOG_FORMAT", "${Bad}", "bad format token"),
+            ("FLOW_LOG_BUCKET", "Not_A_Bucket", "an S3 bucket name"),
+            ("FLOW_LOG_PREFIX", "AWSLogs", "ending with \"/\""),
         ] {
             let error = read(&[(name, value)]).unwrap_err();
             assert_eq!(error.name, name);

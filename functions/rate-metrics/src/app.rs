@@ -1,18 +1,18 @@
 //! The handler: decode the event, read each object into the core, publish its metrics.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use flowlog_events::ObjectRef;
-use flowlog_lambda::{MarkerError, MarkerStore, ObjectError, aggregate_object};
+use flowlog_lambda::{
+    Clock, ObjectError, ObjectSource, S3Objects, S3StateStore, StateStore, SystemClock,
+    aggregate_object,
+};
 use serde_json::Value;
 
-use crate::cloudwatch::{MetricsSink, PublishError};
+use crate::cloudwatch::MetricsSink;
 use crate::config::Config;
-use crate::ledger::{Ledger, Start};
+use crate::ledger::{Ledger, LedgerError, Published, publish_at_least_once};
 use crate::metrics::{self, BatchError};
-
-/// Lease length when the invocation's deadline is unknown (the longest Lambda timeout).
-const DEFAULT_LEASE_SECS: i64 = 900;
 
 /// Why an object's metrics were not (all) published.
 #[derive(Debug, thiserror::Error)]
@@ -29,52 +29,46 @@ pub enum ProcessError {
         #[source]
         source: BatchError,
     },
-    /// A request failed after retries; earlier batches of the object were published.
-    #[error(
-        "{object}: batch {batch} of {batches} failed ({published} published before it): {source}"
-    )]
+    /// Publishing stopped (a failed request, the ledger, another invocation holding the
+    /// object); the retry publishes what is missing.
+    #[error("{object}: {source}")]
     Publish {
         /// The object.
         object: String,
-        /// 1-based index of the failed batch.
-        batch: usize,
-        /// Batches of the object.
-        batches: usize,
-        /// Batches published before the failure.
-        published: usize,
         /// Why.
         #[source]
-        source: PublishError,
-    },
-    /// The publish ledger could not be read or written.
-    #[error("publish ledger: {0}")]
-    Ledger(#[from] MarkerError),
-    /// Another invocation is publishing this object right now; retry later.
-    #[error("{object}: another invocation holds the publish lease until {until}; retry later")]
-    Busy {
-        /// The object.
-        object: String,
-        /// When the other lease expires (Unix seconds).
-        until: i64,
+        source: LedgerError,
     },
 }
 
-/// The function: an S3 client to read objects and a sink for the metrics, built once.
-pub struct App<S> {
-    s3: aws_sdk_s3::Client,
+/// The function: where objects come from, a sink for the metrics and the publish ledger
+/// (S3 for both in the function, fakes in tests), built once.
+pub struct App<S, O = S3Objects, T = S3StateStore> {
+    objects: O,
     sink: S,
-    ledger: Option<Ledger>,
+    ledger: Option<Ledger<T>>,
     config: Config,
 }
 
 impl<S: MetricsSink + Sync> App<S> {
-    /// The function with its clients and settings.
+    /// The function reading objects from S3, with its ledger in S3 when the config names one.
     pub fn new(s3: aws_sdk_s3::Client, sink: S, config: Config) -> Self {
         let ledger = config.ledger.as_ref().map(|(bucket, prefix)| {
-            Ledger::new(MarkerStore::new(s3.clone(), bucket.clone(), prefix))
+            Ledger::new(
+                S3StateStore::new(s3.clone(), bucket.clone(), prefix),
+                SystemClock,
+            )
         });
+        App::from_parts(S3Objects::new(s3), sink, ledger, config)
+    }
+}
+
+impl<S: MetricsSink + Sync, O: ObjectSource, T: StateStore> App<S, O, T> {
+    /// The function on any ports; without a `ledger` redeliveries are published again
+    /// (`config.ledger` is not used).
+    pub fn from_parts(objects: O, sink: S, ledger: Option<Ledger<T>>, config: Config) -> Self {
         App {
-            s3,
+            objects,
             sink,
             ledger,
             config,
@@ -90,7 +84,7 @@ impl<S: MetricsSink + Sync> App<S> {
         deadline: Option<SystemTime>,
     ) -> Result<Value, lambda_runtime::Error> {
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        flowlog_events::handle(payload, |object| {
+        flowlog_events::handle(payload, &self.config.read.scope, |object| {
             Box::pin(async move { self.publish_object(&object, deadline).await })
         })
         .await
@@ -101,37 +95,44 @@ impl<S: MetricsSink + Sync> App<S> {
         object: &ObjectRef,
         deadline: Option<SystemTime>,
     ) -> Result<(), ProcessError> {
+        let event_url = || format!("s3://{}/{}", object.bucket, object.key);
         if let (Some(ledger), Some(etag)) = (&self.ledger, &object.etag)
             && ledger
                 .is_complete(&object.bucket, &object.key, etag)
-                .await?
+                .await
+                .map_err(|e| ProcessError::Publish {
+                    object: event_url(),
+                    source: e.into(),
+                })?
         {
-            tracing::info!(object = %format!("s3://{}/{}", object.bucket, object.key), "already published: redelivery skipped");
+            tracing::info!(object = %event_url(), "already published: redelivery skipped");
             return Ok(());
         }
-        let scan = aggregate_object(&self.s3, object, &self.config.read, deadline).await?;
+        let scan = aggregate_object(&self.objects, object, &self.config.read, deadline).await?;
         let url = scan.meta.url();
         let aggregator = &scan.visitor;
-        let now = unix_now();
+        // Everything published derives from the object alone, so that a retry, whenever it
+        // runs, builds the same batches. S3 always sends Last-Modified.
+        let arrival = scan.meta.last_modified.unwrap_or_else(|| SystemClock.now());
         let lag = match (scan.meta.last_modified, aggregator.latest_end()) {
             (Some(arrived), Some(newest)) => Some((arrived - newest) as f64),
             _ => None,
         };
-        let traffic = metrics::traffic_datums(aggregator, self.config.top_n, now);
+        let traffic = metrics::traffic_datums(aggregator, self.config.top_n, arrival);
         let mut datums = traffic.datums;
         datums.extend(metrics::telemetry_datums(
             &scan.report,
             aggregator,
             lag,
-            now,
+            arrival,
         ));
         let datum_count = datums.len();
-        let batches = metrics::batches(&self.config.namespace, datums).map_err(|source| {
-            ProcessError::Batch {
+        let namespace = &self.config.namespace;
+        let batches =
+            metrics::batches(namespace, datums).map_err(|source| ProcessError::Batch {
                 object: url.clone(),
                 source,
-            }
-        })?;
+            })?;
         if traffic.stale_windows + traffic.future_windows > 0 {
             tracing::warn!(
                 object = %url,
@@ -140,51 +141,27 @@ impl<S: MetricsSink + Sync> App<S> {
                 "windows outside CloudWatch's accepted time range (14 days back, 2 hours ahead) were not published"
             );
         }
-        let lease_until = deadline.map_or(now + DEFAULT_LEASE_SECS, |d| unix(d) + 10);
-        let holder = format!("{}-{}", std::process::id(), now);
-        let id = (
-            scan.meta.bucket.as_str(),
-            scan.meta.key.as_str(),
-            scan.meta.etag.as_deref().unwrap_or(""),
-        );
-        let lease = match &self.ledger {
-            None => None,
-            Some(ledger) => match ledger.start(id, &holder, lease_until, now).await? {
-                Start::Complete => {
-                    tracing::info!(object = %url, "already published: redelivery skipped");
-                    return Ok(());
-                }
-                Start::Busy { until } => return Err(ProcessError::Busy { object: url, until }),
-                Start::Publish(lease) => Some(lease),
-            },
-        };
-        let mut already = 0;
-        for (i, batch) in batches.iter().enumerate() {
-            if let Some(lease) = &lease
-                && lease.published(i, batches.len(), batch).await?
-            {
-                already += 1;
-                continue;
+        let published = match &self.ledger {
+            Some(ledger) => {
+                ledger
+                    .publish(&scan.meta, &self.sink, namespace, &batches)
+                    .await
             }
-            if let Err(source) = self.sink.put(&self.config.namespace, batch).await {
-                if let Some(lease) = &lease {
-                    lease.release().await?;
-                }
+            None => publish_at_least_once(&self.sink, namespace, &batches).await,
+        };
+        let (sent, already) = match published {
+            Ok(Published::Sent { sent, already }) => (sent, already),
+            Ok(Published::AlreadyComplete) => {
+                tracing::info!(object = %url, "already published: redelivery skipped");
+                return Ok(());
+            }
+            Err(source) => {
                 return Err(ProcessError::Publish {
-                    object: url.clone(),
-                    batch: i + 1,
-                    batches: batches.len(),
-                    published: i,
+                    object: url,
                     source,
                 });
             }
-            if let Some(lease) = &lease {
-                lease.mark(i, batches.len(), batch).await?;
-            }
-        }
-        if let Some(lease) = &lease {
-            lease.complete().await?;
-        }
+        };
         let report = &scan.report;
         tracing::info!(
             object = %url,
@@ -196,7 +173,7 @@ impl<S: MetricsSink + Sync> App<S> {
             untracked_flows = aggregator.untracked_flows(),
             top_sources = traffic.top_sources.len(),
             datums = datum_count,
-            requests = batches.len() - already,
+            requests = sent,
             already_published = already,
             lag_seconds = lag,
             duration_ms = scan.elapsed.as_millis() as u64,
@@ -204,14 +181,4 @@ impl<S: MetricsSink + Sync> App<S> {
         );
         Ok(())
     }
-}
-
-fn unix(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn unix_now() -> i64 {
-    unix(SystemTime::now())
 }

@@ -1,59 +1,132 @@
 //! Exactly-once effects on at-least-once input: which metric batches of an object were
-//! published, kept in S3 with conditional writes.
+//! published, kept in a [`StateStore`] (S3 with conditional writes in the function).
 //!
-//! Per object version (`bucket/key/etag`) the ledger holds a *lease* (who is publishing, until
-//! when), one *done* marker per published batch, and a *complete* marker. Only the lease holder
-//! publishes; a racing invocation is told to retry later; a retry after a partial failure
-//! publishes only the batches without a done marker; a redelivery after completion does nothing.
+//! Per object version (`bucket/key/etag`) the ledger holds a [`Lease`] (who is publishing, for
+//! [`LEASE_TTL_SECS`], renewed while publishing), one *done* marker per published batch named by
+//! its position and content, and a *complete* marker. Only the lease holder publishes; a racing
+//! invocation is told to retry later; a retry after a failure publishes only the batches
+//! without a done marker; a redelivery after completion does nothing. A batch's content comes
+//! from the object alone (its windows, and its arrival for self-telemetry), so a retry,
+//! whenever it runs, names the same batches.
 //!
-//! Order per batch: publish, then mark. A crash between the two (a window of one S3 request)
+//! Order per batch: publish, then mark. A crash between the two (a window of one request)
 //! publishes that batch again on the retry. For metrics we accept that rare duplicate rather
 //! than risk losing the batch: marking first would turn the same crash into silently missing
-//! traffic. Alerts choose the other way (see the flood-alert cooldown).
+//! traffic. Alerts choose the other way (see the flood-alert cooldown). Any failure releases
+//! the lease, so the retry continues at once; after a crash the lease expires within
+//! [`LEASE_TTL_SECS`], before Lambda's first retry (about a minute later) arrives.
 
-use flowlog_lambda::{Created, MarkerError, MarkerStore, Replaced};
-use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use flowlog_lambda::{Acquired, Clock, Lease, LeaseError, ObjectMeta, StateStore, StoreError};
+
+use crate::cloudwatch::{MetricsSink, PublishError};
 use crate::metrics::Datum;
 
-/// The ledger of every object, under a prefix of a bucket.
-#[derive(Debug, Clone)]
-pub struct Ledger {
-    store: MarkerStore,
+/// How long a publish lease lasts unless renewed. Its holder renews it before each batch once
+/// a third of it has passed; Lambda retries a failed asynchronous invocation after about one
+/// and then two more minutes, so a retry after a crash always finds it expired.
+pub const LEASE_TTL_SECS: i64 = 30;
+
+/// What a publication did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Every batch of this object version had been published before: nothing was sent.
+    AlreadyComplete,
+    /// The batches not yet published were sent.
+    Sent {
+        /// Requests sent now.
+        sent: usize,
+        /// Batches found published by an earlier attempt.
+        already: usize,
+    },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Lease {
-    holder: String,
-    expires_at: i64,
-}
-
-/// What an invocation may do with an object.
-#[derive(Debug)]
-pub enum Start<'a> {
-    /// Every batch of this object version was published already.
-    Complete,
-    /// Another invocation holds the lease until `until` (Unix seconds): retry later.
+/// Why an object's batches were not all published.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A request failed after the SDK's retries; earlier batches of the object were published.
+    #[error("batch {batch} of {batches} failed ({published} published before it): {source}")]
+    Publish {
+        /// 1-based index of the failed batch.
+        batch: usize,
+        /// Batches of the object.
+        batches: usize,
+        /// Batches published before the failure.
+        published: usize,
+        /// Why.
+        #[source]
+        source: PublishError,
+    },
+    /// Another invocation is publishing this object right now.
+    #[error("another invocation holds the publish lease until {until}; retry later")]
     Busy {
-        /// When the other lease expires.
+        /// When the other lease expires unless renewed (Unix seconds).
         until: i64,
     },
-    /// This invocation holds the lease: publish what is missing.
-    Publish(ObjectLedger<'a>),
+    /// This invocation stalled past its lease and another took the object over.
+    #[error("{0}; retry later")]
+    LeaseLost(LeaseError),
+    /// The ledger could not be read or written.
+    #[error("publish ledger: {0}")]
+    Store(#[from] StoreError),
 }
 
-/// The ledger of one object version, held under a lease.
+impl From<LeaseError> for LedgerError {
+    fn from(error: LeaseError) -> Self {
+        match error {
+            LeaseError::Store(e) => LedgerError::Store(e),
+            lost @ LeaseError::Lost { .. } => LedgerError::LeaseLost(lost),
+        }
+    }
+}
+
+/// The ledger of every object, in a state store.
 #[derive(Debug)]
-pub struct ObjectLedger<'a> {
-    store: &'a MarkerStore,
-    base: String,
-    lease_etag: String,
+pub struct Ledger<S> {
+    store: S,
+    clock: Box<dyn Clock>,
 }
 
-impl Ledger {
-    /// A ledger in `store`.
-    pub fn new(store: MarkerStore) -> Ledger {
-        Ledger { store }
+/// Publishes every batch in order without a ledger: at least once.
+pub async fn publish_at_least_once<K: MetricsSink>(
+    sink: &K,
+    namespace: &str,
+    batches: &[Vec<Datum>],
+) -> Result<Published, LedgerError> {
+    for (i, batch) in batches.iter().enumerate() {
+        put(sink, namespace, batches, i, batch).await?;
+    }
+    Ok(Published::Sent {
+        sent: batches.len(),
+        already: 0,
+    })
+}
+
+async fn put<K: MetricsSink>(
+    sink: &K,
+    namespace: &str,
+    batches: &[Vec<Datum>],
+    index: usize,
+    batch: &[Datum],
+) -> Result<(), LedgerError> {
+    sink.put(namespace, batch)
+        .await
+        .map_err(|source| LedgerError::Publish {
+            batch: index + 1,
+            batches: batches.len(),
+            published: index,
+            source,
+        })
+}
+
+impl<S: StateStore> Ledger<S> {
+    /// A ledger in `store`, its leases timed by `clock`.
+    pub fn new(store: S, clock: impl Clock + 'static) -> Ledger<S> {
+        Ledger {
+            store,
+            clock: Box::new(clock),
+        }
     }
 
     fn base(bucket: &str, key: &str, etag: &str) -> String {
@@ -69,120 +142,92 @@ impl Ledger {
         bucket: &str,
         key: &str,
         etag: &str,
-    ) -> Result<bool, MarkerError> {
-        Ok(self
-            .store
-            .get(&format!("{}complete", Self::base(bucket, key, etag)))
-            .await?
-            .is_some())
+    ) -> Result<bool, StoreError> {
+        let complete = format!("{}complete", Self::base(bucket, key, etag));
+        Ok(self.store.get(&complete).await?.is_some())
     }
 
-    /// Takes the lease of an object version until `expires_at`, unless it is complete or leased.
-    pub async fn start(
+    /// Publishes the batches of `object` not yet published, under the object's lease, then
+    /// marks the object complete. Any failure gives the lease up for the retry.
+    pub async fn publish<K: MetricsSink>(
         &self,
-        (bucket, key, etag): (&str, &str, &str),
-        holder: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<Start<'_>, MarkerError> {
-        let base = Self::base(bucket, key, etag);
+        object: &ObjectMeta,
+        sink: &K,
+        namespace: &str,
+        batches: &[Vec<Datum>],
+    ) -> Result<Published, LedgerError> {
+        let base = Self::base(
+            &object.bucket,
+            &object.key,
+            object.etag.as_deref().unwrap_or(""),
+        );
         if self.store.get(&format!("{base}complete")).await?.is_some() {
-            return Ok(Start::Complete);
+            return Ok(Published::AlreadyComplete);
         }
         let lease_name = format!("{base}lease");
-        let body = serde_json::to_vec(&Lease {
-            holder: holder.to_owned(),
-            expires_at,
-        })
-        .expect("serialises");
-        let won = match self.store.create(&lease_name, body.clone()).await? {
-            Created::Created(etag) => Some(etag),
-            Created::Exists => match self.store.get(&lease_name).await? {
-                None => None,
-                Some(current) => {
-                    let lease: Option<Lease> = serde_json::from_slice(&current.body).ok();
-                    match lease {
-                        Some(l) if now < l.expires_at => {
-                            return Ok(Start::Busy {
-                                until: l.expires_at,
-                            });
-                        }
-                        _ => match self.store.replace(&lease_name, &current.etag, body).await? {
-                            Replaced::Replaced(etag) => Some(etag),
-                            Replaced::Conflict => None,
-                        },
-                    }
-                }
-            },
+        let holder = holder_id(self.clock.now());
+        let acquired = Lease::acquire(
+            &self.store,
+            self.clock.as_ref(),
+            &lease_name,
+            &holder,
+            LEASE_TTL_SECS,
+        )
+        .await?;
+        let mut lease = match acquired {
+            Acquired::Held(lease) => lease,
+            Acquired::Busy { until } => return Err(LedgerError::Busy { until }),
         };
-        Ok(match won {
-            Some(lease_etag) => Start::Publish(ObjectLedger {
-                store: &self.store,
-                base,
-                lease_etag,
-            }),
-            None => Start::Busy { until: now + 60 },
+        let result = self
+            .publish_held(&mut lease, &base, sink, namespace, batches)
+            .await;
+        if result.is_err()
+            && let Err(e) = lease.release().await
+        {
+            tracing::warn!(lease = %self.store.locate(&lease_name), error = %e, "lease not released: it expires by itself");
+        }
+        result
+    }
+
+    async fn publish_held<K: MetricsSink>(
+        &self,
+        lease: &mut Lease<'_, S>,
+        base: &str,
+        sink: &K,
+        namespace: &str,
+        batches: &[Vec<Datum>],
+    ) -> Result<Published, LedgerError> {
+        let mut already = 0;
+        for (i, batch) in batches.iter().enumerate() {
+            let done = format!(
+                "{base}batch-{}-of-{}-{:016x}",
+                i + 1,
+                batches.len(),
+                fingerprint(batch)
+            );
+            if self.store.get(&done).await?.is_some() {
+                already += 1;
+                continue;
+            }
+            lease.renew_if_due().await?;
+            put(sink, namespace, batches, i, batch).await?;
+            self.store.create(&done, Vec::new()).await?;
+        }
+        self.store
+            .create(&format!("{base}complete"), Vec::new())
+            .await?;
+        Ok(Published::Sent {
+            sent: batches.len() - already,
+            already,
         })
     }
 }
 
-impl ObjectLedger<'_> {
-    fn batch_name(&self, index: usize, count: usize, batch: &[Datum]) -> String {
-        format!(
-            "{}batch-{}-of-{count}-{:016x}",
-            self.base,
-            index + 1,
-            fingerprint(batch)
-        )
-    }
-
-    /// Whether batch `index` of `count` (with exactly this content) was published.
-    pub async fn published(
-        &self,
-        index: usize,
-        count: usize,
-        batch: &[Datum],
-    ) -> Result<bool, MarkerError> {
-        Ok(self
-            .store
-            .get(&self.batch_name(index, count, batch))
-            .await?
-            .is_some())
-    }
-
-    /// Records that batch `index` of `count` was published.
-    pub async fn mark(
-        &self,
-        index: usize,
-        count: usize,
-        batch: &[Datum],
-    ) -> Result<(), MarkerError> {
-        self.store
-            .create(&self.batch_name(index, count, batch), Vec::new())
-            .await
-            .map(|_| ())
-    }
-
-    /// Records that every batch was published: later deliveries skip the object.
-    pub async fn complete(&self) -> Result<(), MarkerError> {
-        self.store
-            .create(&format!("{}complete", self.base), Vec::new())
-            .await
-            .map(|_| ())
-    }
-
-    /// Gives the lease up (after a failure), so a retry may take it at once.
-    pub async fn release(&self) -> Result<(), MarkerError> {
-        let body = serde_json::to_vec(&Lease {
-            holder: String::new(),
-            expires_at: 0,
-        })
-        .expect("serialises");
-        self.store
-            .replace(&format!("{}lease", self.base), &self.lease_etag, body)
-            .await
-            .map(|_| ())
-    }
+/// A lease holder's name: this process, the time, and a sequence number.
+fn holder_id(now: i64) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{now}-{n}", std::process::id())
 }
 
 /// A stable 64-bit FNV-1a digest of a batch's content, so a batch that changes (other settings)
@@ -210,6 +255,11 @@ fn fingerprint(batch: &[Datum]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use flowlog_lambda::fakes::{ManualClock, MemoryStore};
+
     use super::*;
     use crate::metrics::{Dimension, Unit};
 
@@ -224,6 +274,218 @@ mod tests {
             value,
             unit: Unit::Count,
         }
+    }
+
+    fn batches(n: usize) -> Vec<Vec<Datum>> {
+        (0..n).map(|i| vec![datum(i as f64)]).collect()
+    }
+
+    fn object() -> ObjectMeta {
+        ObjectMeta {
+            bucket: "logs".into(),
+            key: "AWSLogs/1/vpcflowlogs/x.log.gz".into(),
+            etag: Some("e1".into()),
+            size: None,
+            last_modified: None,
+        }
+    }
+
+    const LEASE: &str = "logs/AWSLogs/1/vpcflowlogs/x.log.gz/e1/lease";
+
+    /// Accepts batches, except that call `fail` fails and call `hang` never returns; each call
+    /// moves `clock` by `secs_per_call`, then on call `rival.0` a rival tries to take the lease
+    /// and `rival_held` records whether it did.
+    #[derive(Default)]
+    struct TestSink {
+        calls: Mutex<usize>,
+        accepted: Mutex<Vec<Vec<Datum>>>,
+        fail: Option<usize>,
+        hang: Option<usize>,
+        secs_per_call: i64,
+        clock: ManualClock,
+        rival: Option<(usize, MemoryStore)>,
+        rival_held: Mutex<Option<bool>>,
+    }
+
+    impl TestSink {
+        fn accepted(&self) -> Vec<Vec<Datum>> {
+            self.accepted.lock().unwrap().clone()
+        }
+    }
+
+    impl MetricsSink for TestSink {
+        async fn put(&self, namespace: &str, batch: &[Datum]) -> Result<(), PublishError> {
+            let call = {
+                let mut calls = self.calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            self.clock.advance(self.secs_per_call);
+            if let Some((at, store)) = &self.rival
+                && *at == call
+            {
+                let rival = Lease::acquire(store, &self.clock, LEASE, "rival", LEASE_TTL_SECS);
+                let held = matches!(rival.await.unwrap(), Acquired::Held(_));
+                *self.rival_held.lock().unwrap() = Some(held);
+            }
+            if self.hang == Some(call) {
+                std::future::pending::<()>().await;
+            }
+            if self.fail == Some(call) {
+                return Err(PublishError {
+                    namespace: namespace.into(),
+                    message: "InternalFailure: injected".into(),
+                });
+            }
+            self.accepted.lock().unwrap().push(batch.to_vec());
+            Ok(())
+        }
+    }
+
+    fn ledger(store: &MemoryStore, clock: &ManualClock) -> Ledger<MemoryStore> {
+        Ledger::new(store.clone(), clock.clone())
+    }
+
+    #[tokio::test]
+    async fn a_failed_completion_write_releases_the_lease_and_the_retry_sends_nothing_again() {
+        let (store, clock) = (MemoryStore::default(), ManualClock::at(1_000));
+        let sink = TestSink::default();
+        let all = batches(3);
+        store.fail_writes("/complete", 1);
+        let error = ledger(&store, &clock)
+            .publish(&object(), &sink, "Ns", &all)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LedgerError::Store(_)), "{error}");
+        clock.advance(90);
+        let retry = ledger(&store, &clock)
+            .publish(&object(), &sink, "Ns", &all)
+            .await
+            .unwrap();
+        assert_eq!(
+            retry,
+            Published::Sent {
+                sent: 0,
+                already: 3
+            }
+        );
+        assert_eq!(sink.accepted(), all);
+    }
+
+    #[tokio::test]
+    async fn a_crash_mid_publication_is_followed_by_exactly_one_complete_publication() {
+        let (store, clock) = (MemoryStore::default(), ManualClock::at(1_000));
+        let all = batches(4);
+        let crashing = TestSink {
+            hang: Some(3),
+            ..TestSink::default()
+        };
+        let (ledger, meta) = (ledger(&store, &clock), object());
+        // The invocation dies during its third request: nothing is released.
+        let crashed = tokio::time::timeout(
+            Duration::from_millis(50),
+            ledger.publish(&meta, &crashing, "Ns", &all),
+        );
+        assert!(crashed.await.is_err(), "the publication hung");
+        assert_eq!(crashing.accepted(), all[..2]);
+        let retry = TestSink::default();
+        // A retry within the lease is told to come back; Lambda's first retry, a minute later,
+        // finds the lease expired and publishes the rest once.
+        let busy = ledger.publish(&object(), &retry, "Ns", &all).await;
+        assert!(
+            matches!(busy, Err(LedgerError::Busy { until: 1_030 })),
+            "{busy:?}"
+        );
+        clock.advance(60);
+        let done = ledger.publish(&object(), &retry, "Ns", &all).await.unwrap();
+        assert_eq!(
+            done,
+            Published::Sent {
+                sent: 2,
+                already: 2
+            }
+        );
+        assert_eq!([crashing.accepted(), retry.accepted()].concat(), all);
+        let again = ledger.publish(&object(), &retry, "Ns", &all).await.unwrap();
+        assert_eq!(again, Published::AlreadyComplete);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_releases_the_lease_for_an_immediate_retry() {
+        let (store, clock) = (MemoryStore::default(), ManualClock::at(1_000));
+        let all = batches(3);
+        let failing = TestSink {
+            fail: Some(2),
+            ..TestSink::default()
+        };
+        let ledger = ledger(&store, &clock);
+        let error = ledger
+            .publish(&object(), &failing, "Ns", &all)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("batch 2 of 3 failed (1 published before it)"),
+            "{error}"
+        );
+        let retry = TestSink::default();
+        let done = ledger.publish(&object(), &retry, "Ns", &all).await.unwrap();
+        assert_eq!(
+            done,
+            Published::Sent {
+                sent: 2,
+                already: 1
+            }
+        );
+        assert_eq!([failing.accepted(), retry.accepted()].concat(), all);
+    }
+
+    #[tokio::test]
+    async fn a_slow_publication_keeps_its_lease_by_renewing_it() {
+        let (store, clock) = (MemoryStore::default(), ManualClock::at(1_000));
+        let slow = TestSink {
+            secs_per_call: 12,
+            clock: clock.clone(),
+            rival: Some((5, store.clone())),
+            ..TestSink::default()
+        };
+        let all = batches(5);
+        let done = ledger(&store, &clock)
+            .publish(&object(), &slow, "Ns", &all)
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Published::Sent {
+                sent: 5,
+                already: 0
+            }
+        );
+        assert_eq!(
+            *slow.rival_held.lock().unwrap(),
+            Some(false),
+            "60 s into a 30 s lease, the renewed lease still stood"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_publisher_whose_lease_was_taken_over_stops_before_its_next_batch() {
+        let (store, clock) = (MemoryStore::default(), ManualClock::at(1_000));
+        let stalled = TestSink {
+            secs_per_call: LEASE_TTL_SECS + 10,
+            clock: clock.clone(),
+            rival: Some((1, store.clone())),
+            ..TestSink::default()
+        };
+        let all = batches(3);
+        let error = ledger(&store, &clock)
+            .publish(&object(), &stalled, "Ns", &all)
+            .await
+            .unwrap_err();
+        assert_eq!(*stalled.rival_held.lock().unwrap(), Some(true));
+        assert!(matches!(error, LedgerError::LeaseLost(_)), "{error}");
+        assert!(error.to_string().contains("retry later"), "{error}");
+        assert_eq!(stalled.accepted(), all[..1]);
     }
 
     #[test]

@@ -124,8 +124,9 @@ pub struct TrafficDatums {
 /// (tracked and untracked sources, no dimension), then the same four with a [`SOURCE_IP`]
 /// dimension for each of the `top_n` sources with the most flows in the object (ties: the
 /// smaller address first) that sent anything in that window. Windows starting outside
-/// `[now − 14 days + 5 min, now + 2 h − 5 min]` are left out and counted instead.
-pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, now: i64) -> TrafficDatums {
+/// `[at − 14 days + 5 min, at + 2 h − 5 min]` are left out and counted instead. `at` is the
+/// object's arrival rather than the time of publishing, so a retry gives the same datums.
+pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, at: i64) -> TrafficDatums {
     let top = top_sources(aggregator, top_n);
     // The top sources' windows by start, each list in rank order.
     let mut by_window: BTreeMap<i64, Vec<(IpAddr, WindowTotals)>> = BTreeMap::new();
@@ -144,8 +145,8 @@ pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, now: i64) -> Traffi
         }
     }
 
-    let oldest = now - MAX_PAST_SECS + TIMESTAMP_SAFETY_SECS;
-    let newest = now + MAX_FUTURE_SECS - TIMESTAMP_SAFETY_SECS;
+    let oldest = at - MAX_PAST_SECS + TIMESTAMP_SAFETY_SECS;
+    let newest = at + MAX_FUTURE_SECS - TIMESTAMP_SAFETY_SECS;
     let mut out = TrafficDatums {
         datums: Vec::new(),
         top_sources: top.iter().map(|&(ip, _)| ip).collect(),

@@ -363,3 +363,42 @@ async fn an_invocation_near_its_timeout_stops_cleanly_and_its_retry_publishes() 
         truth.records as f64
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_completion_write_is_retried_at_once_and_counted_once() {
+    let fx = Fixture::new().await;
+    let truth = fx.put_object("complete-fails.log.gz", 3_000).await;
+    // The one PutObject of the completion marker is refused (not retried by the SDK).
+    let proxy = FaultProxy::start(
+        MotoServer::shared().endpoint(),
+        vec![Fault::s3_error(
+            "/complete?x-id=PutObject",
+            1,
+            403,
+            "AccessDenied",
+        )],
+    )
+    .unwrap();
+    let namespace = unique("Complete");
+    let app = rate_metrics::App::new(
+        flowlog_lambda::aws::s3_client(&common::sdk_at(&proxy.endpoint()).await),
+        CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&fx.sdk)),
+        fx.config(&namespace, |_| {}),
+    );
+    let event = s3_event(&fx.bucket, &["complete-fails.log.gz"]);
+    let error = app
+        .handle(event.clone(), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("AccessDenied"), "{error}");
+    assert_eq!(proxy.injected(), 1, "{:#?}", proxy.requests());
+    // The immediate retry is not refused as busy, and publishes nothing again.
+    app.handle(event, None).await.unwrap();
+    let flooder = truth.per_source[&FLOODER.parse().unwrap()].flows as f64;
+    assert_eq!(fx.sum(&namespace, "Flows", Some(FLOODER)).await, flooder);
+    assert_eq!(
+        fx.sum(&namespace, "Records", None).await,
+        truth.records as f64
+    );
+}

@@ -166,7 +166,7 @@ impl Fixture {
     }
 
     /// Sum of a metric from the object's first window to now (traffic is stamped with its
-    /// windows, self-telemetry with the processing time), for one source or for all traffic.
+    /// windows, self-telemetry with the object's arrival), for one source or for all traffic.
     pub async fn sum(&self, namespace: &str, metric: &str, source: Option<&str>) -> f64 {
         let client = aws_sdk_cloudwatch::Client::new(&self.sdk);
         let mut request = client

@@ -1,0 +1,183 @@
+//! In-memory stand-ins for the ports (feature `fakes`): a state store that can be told to fail,
+//! objects held in memory, and a clock that moves only when told.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::object::{ObjectError, ObjectSource, OpenedObject};
+use crate::state::{Created, Replaced, StateStore, StoreError, Stored, Version};
+
+/// A clock at a set time; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock at `now` (Unix seconds).
+    pub fn at(now: i64) -> ManualClock {
+        ManualClock(Arc::new(AtomicI64::new(now)))
+    }
+
+    /// Moves the clock by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    records: HashMap<String, Stored>,
+    writes: u64,
+    /// (name contains, writes left to fail)
+    failures: Vec<(String, usize)>,
+}
+
+/// A [`StateStore`] in memory; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore(Arc<Mutex<Records>>);
+
+impl MemoryStore {
+    /// Makes the next `times` writes (create or replace) of records whose name contains
+    /// `pattern` fail.
+    pub fn fail_writes(&self, pattern: &str, times: usize) {
+        let mut inner = self.0.lock().unwrap();
+        inner.failures.push((pattern.to_owned(), times));
+    }
+
+    /// The names of every record, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let inner = self.0.lock().unwrap();
+        let mut names: Vec<String> = inner.records.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn write(
+        &self,
+        name: &str,
+        operation: &'static str,
+        body: Vec<u8>,
+        allowed: impl FnOnce(Option<&Stored>) -> bool,
+    ) -> Result<Option<Version>, StoreError> {
+        let mut inner = self.0.lock().unwrap();
+        if let Some((_, left)) = inner
+            .failures
+            .iter_mut()
+            .find(|(pattern, left)| *left > 0 && name.contains(pattern.as_str()))
+        {
+            *left -= 1;
+            return Err(StoreError {
+                operation,
+                location: self.locate(name),
+                message: "InternalError: injected by the test".into(),
+            });
+        }
+        if !allowed(inner.records.get(name)) {
+            return Ok(None);
+        }
+        inner.writes += 1;
+        let version = Version(format!("v{}", inner.writes));
+        let stored = Stored {
+            body,
+            version: version.clone(),
+        };
+        inner.records.insert(name.to_owned(), stored);
+        Ok(Some(version))
+    }
+}
+
+impl StateStore for MemoryStore {
+    async fn get(&self, name: &str) -> Result<Option<Stored>, StoreError> {
+        Ok(self.0.lock().unwrap().records.get(name).cloned())
+    }
+
+    async fn create(&self, name: &str, body: Vec<u8>) -> Result<Created, StoreError> {
+        let written = self.write(name, "create", body, |current| current.is_none())?;
+        Ok(written.map_or(Created::Exists, Created::Created))
+    }
+
+    async fn replace(
+        &self,
+        name: &str,
+        version: &Version,
+        body: Vec<u8>,
+    ) -> Result<Replaced, StoreError> {
+        let written = self.write(name, "replace", body, |current| {
+            current.is_some_and(|c| &c.version == version)
+        })?;
+        Ok(written.map_or(Replaced::Conflict, Replaced::Replaced))
+    }
+
+    fn locate(&self, name: &str) -> String {
+        format!("memory://{name}")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Object {
+    body: Vec<u8>,
+    etag: String,
+    last_modified: i64,
+}
+
+/// Objects in memory, by bucket and key; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryObjects {
+    objects: Arc<Mutex<HashMap<(String, String), Object>>>,
+    puts: Arc<AtomicUsize>,
+    opened: Arc<AtomicUsize>,
+}
+
+impl MemoryObjects {
+    /// Stores `body` as `bucket/key`, arrived at `last_modified` (Unix seconds), with an entity
+    /// tag no earlier put had.
+    pub fn put(&self, bucket: &str, key: &str, body: Vec<u8>, last_modified: i64) {
+        let object = Object {
+            body,
+            etag: format!("etag-{}", self.puts.fetch_add(1, Ordering::SeqCst) + 1),
+            last_modified,
+        };
+        let mut objects = self.objects.lock().unwrap();
+        objects.insert((bucket.to_owned(), key.to_owned()), object);
+    }
+
+    /// How many objects were opened so far.
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+}
+
+impl ObjectSource for MemoryObjects {
+    async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        _version_id: Option<&str>,
+    ) -> Result<OpenedObject, ObjectError> {
+        let found = self
+            .objects
+            .lock()
+            .unwrap()
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned();
+        let object = found.ok_or_else(|| ObjectError::NotFound {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })?;
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(OpenedObject {
+            etag: Some(object.etag),
+            size: Some(object.body.len() as i64),
+            last_modified: Some(object.last_modified),
+            body: Box::new(Cursor::new(object.body)),
+        })
+    }
+}
