@@ -17,6 +17,7 @@ gen -o "$out/default-v2.log.gz" --records 3000 --seed 11 --nodata-every 200 --sk
 gen -o "$out/custom-v5.log.gz" --format v5 --records 3000 --seed 12 --nodata-every 300
 # IPv6 sources, v8 custom format.
 gen -o "$out/ipv6-v8.log.gz" --format v8 --records 2000 --seed 13 --ipv6-share 1.0
-# An obvious SYN flood from one IP, next to a heavy downloader (which is not a flood).
-gen -o "$out/flood.log.gz" --format v5 --records 12000 --seed 14 --flood 203.0.113.7 --flood-flows 6000 \
-    --flood-reject-share 0.2 --heavy-downloader --skipdata-every 2000
+# A whole VPC for two minutes (web servers answering thousands of clients, a NAT gateway, a
+# load balancer, office NATs, connection pools, a monitor, backups and downloads, scanners) and
+# one SYN flood from 203.0.113.7: only the flood is reported.
+gen -o "$out/flood.log.gz" --vpc --format v5 --minutes 2 --seed 14 --attack syn-flood=203.0.113.7

@@ -18,7 +18,7 @@ check "per-source metrics read back" '^  203\.0\.113\.7 +[0-9]+'
 check "redeliveries counted once" '^  203\.0\.113\.7 +6000 '
 check "self-telemetry read back" '^  Records +[1-9][0-9]*'
 check "exactly one alert" '^SNS alerts received: 1$'
-check "alert subject" '^  subject: +\[FLOOD\] 203\.0\.113\.7 .* SYN'
+check "alert subject" '^  subject: +\[FLOOD\] 203\.0\.113\.7 .* syn-flood'
 if [ "$failed" -gt 0 ]; then echo "$out" | tail -80; fi
 echo "invoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -913,8 +913,8 @@ impl RecordVisitor for Aggregator {
         let bytes = number(layout.bytes, 64)?.unwrap_or(0);
         let flags = number(layout.tcp_flags, 8)?.map(|f| f as u8);
         let protocol = number(layout.protocol, 8)?.map(|p| p as u8);
-        let src_port = number(layout.src_port, 16)?.unwrap_or(0) as u16;
-        let dst_port = number(layout.dst_port, 16)?.unwrap_or(0) as u16;
+        let src_port = number(layout.src_port, 16)?.map(|p| p as u16);
+        let dst_port = number(layout.dst_port, 16)?.map(|p| p as u16);
         let flow_direction = layout
             .direction
             .and_then(|i| Direction::parse(token::slice(line, spans[i])));
@@ -940,6 +940,7 @@ impl RecordVisitor for Aggregator {
         // The record's one flow goes to a minute picked by a hash of what varies between the
         // records of a flood: ports and the source's low bits.
         let h = self.hasher.hash_one((src_port, dst_port, t0, packets));
+        let dst_port_value = dst_port.unwrap_or(0);
         let flow = Flow {
             spread,
             flow_minute: spread.flow_minute(h),
@@ -948,7 +949,7 @@ impl RecordVisitor for Aggregator {
             reject: action == Some(Action::Reject),
             flags,
             protocol,
-            dst_port,
+            dst_port: dst_port_value,
         };
         self.latest_end = self.latest_end.max(Some(spread.end()));
         self.total(&flow);

@@ -58,9 +58,15 @@ fn rank(port: u16) -> u8 {
     }
 }
 
-/// Whether a record is a request or a reply. `flags` is `tcp-flags` when the format has it.
+/// Whether a record is a request or a reply. `flags` is `tcp-flags`, and the ports the
+/// ports, when the format has them (without both ports a record counts for its sender).
 #[inline]
-pub(crate) fn role(protocol: Option<u8>, src_port: u16, dst_port: u16, flags: Option<u8>) -> Role {
+pub(crate) fn role(
+    protocol: Option<u8>,
+    src_port: Option<u16>,
+    dst_port: Option<u16>,
+    flags: Option<u8>,
+) -> Role {
     match protocol {
         Some(TCP) => {
             if let Some(f) = flags {
@@ -81,7 +87,10 @@ pub(crate) fn role(protocol: Option<u8>, src_port: u16, dst_port: u16, flags: Op
 
 /// The side on the more service-like port is the server; on a tie the lower port is.
 #[inline]
-fn by_ports(src_port: u16, dst_port: u16) -> Role {
+fn by_ports(src_port: Option<u16>, dst_port: Option<u16>) -> Role {
+    let (Some(src_port), Some(dst_port)) = (src_port, dst_port) else {
+        return Role::Request;
+    };
     let (s, d) = (rank(src_port), rank(dst_port));
     if d < s || (d == s && dst_port <= src_port) {
         Role::Request
@@ -121,37 +130,73 @@ mod tests {
     #[test]
     fn syn_ack_marks_the_reply_and_syn_the_request_whatever_the_ports() {
         // A client on a low port, a server on a high one: the flags decide.
-        assert_eq!(role(Some(TCP), 80, 50000, Some(2)), Role::Request);
-        assert_eq!(role(Some(TCP), 50000, 80, Some(18)), Role::Reply);
-        assert_eq!(role(Some(TCP), 50000, 80, Some(19)), Role::Reply);
-        assert_eq!(role(Some(TCP), 50000, 80, Some(27)), Role::Reply);
-        assert_eq!(role(Some(TCP), 80, 50000, Some(3)), Role::Request);
-        assert_eq!(role(Some(TCP), 80, 50000, Some(6)), Role::Request);
+        assert_eq!(
+            role(Some(TCP), Some(80), Some(50000), Some(2)),
+            Role::Request
+        );
+        assert_eq!(
+            role(Some(TCP), Some(50000), Some(80), Some(18)),
+            Role::Reply
+        );
+        assert_eq!(
+            role(Some(TCP), Some(50000), Some(80), Some(19)),
+            Role::Reply
+        );
+        assert_eq!(
+            role(Some(TCP), Some(50000), Some(80), Some(27)),
+            Role::Reply
+        );
+        assert_eq!(
+            role(Some(TCP), Some(80), Some(50000), Some(3)),
+            Role::Request
+        );
+        assert_eq!(
+            role(Some(TCP), Some(80), Some(50000), Some(6)),
+            Role::Request
+        );
     }
 
     #[test]
     fn without_a_syn_the_ports_decide() {
         // Mid-connection windows (no SYN in them) and the default format.
-        assert_eq!(role(Some(TCP), 51234, 443, Some(0)), Role::Request);
-        assert_eq!(role(Some(TCP), 443, 51234, Some(1)), Role::Reply);
-        assert_eq!(role(Some(TCP), 443, 51234, None), Role::Reply);
-        assert_eq!(role(Some(TCP), 40000, 5432, None), Role::Request);
-        assert_eq!(role(Some(TCP), 5432, 40000, None), Role::Reply);
-        assert_eq!(role(Some(UDP), 53, 61000, None), Role::Reply);
-        assert_eq!(role(Some(UDP), 61000, 53, None), Role::Request);
+        assert_eq!(
+            role(Some(TCP), Some(51234), Some(443), Some(0)),
+            Role::Request
+        );
+        assert_eq!(
+            role(Some(TCP), Some(443), Some(51234), Some(1)),
+            Role::Reply
+        );
+        assert_eq!(role(Some(TCP), Some(443), Some(51234), None), Role::Reply);
+        assert_eq!(
+            role(Some(TCP), Some(40000), Some(5432), None),
+            Role::Request
+        );
+        assert_eq!(role(Some(TCP), Some(5432), Some(40000), None), Role::Reply);
+        assert_eq!(role(Some(UDP), Some(53), Some(61000), None), Role::Reply);
+        assert_eq!(role(Some(UDP), Some(61000), Some(53), None), Role::Request);
         // Registered but unknown port against an ephemeral one: the registered side serves.
-        assert_eq!(role(Some(TCP), 12345, 40000, None), Role::Reply);
+        assert_eq!(role(Some(TCP), Some(12345), Some(40000), None), Role::Reply);
         // Two ephemeral ports, or two service ports: the lower one is the server.
-        assert_eq!(role(Some(UDP), 50000, 40000, None), Role::Request);
-        assert_eq!(role(Some(UDP), 123, 123, None), Role::Request);
+        assert_eq!(
+            role(Some(UDP), Some(50000), Some(40000), None),
+            Role::Request
+        );
+        assert_eq!(role(Some(UDP), Some(123), Some(123), None), Role::Request);
     }
 
     #[test]
     fn icmp_and_other_protocols_count_for_their_sender() {
-        assert_eq!(role(Some(1), 0, 0, None), Role::Request);
-        assert_eq!(role(Some(58), 0, 0, None), Role::Request);
-        assert_eq!(role(Some(47), 0, 0, None), Role::Request);
-        assert_eq!(role(None, 0, 0, None), Role::Request);
+        assert_eq!(role(Some(1), Some(0), Some(0), None), Role::Request);
+        assert_eq!(role(Some(58), Some(0), Some(0), None), Role::Request);
+        assert_eq!(role(Some(47), Some(0), Some(0), None), Role::Request);
+        assert_eq!(role(None, Some(0), Some(0), None), Role::Request);
+    }
+
+    #[test]
+    fn without_both_ports_a_record_counts_for_its_sender() {
+        assert_eq!(role(Some(TCP), None, Some(443), None), Role::Request);
+        assert_eq!(role(Some(UDP), Some(53), None, None), Role::Request);
     }
 
     #[test]

@@ -438,7 +438,7 @@ fn values_are_plausible() {
         );
     }
     assert_eq!(protocols, BTreeSet::from([1, 6, 17, 58]));
-    assert_eq!(flags, BTreeSet::from([0, 1, 2, 3, 6, 18, 19]));
+    assert_eq!(flags, BTreeSet::from([0, 1, 2, 3, 6, 7, 18, 19]));
     assert!(pkt_src_differs > 0);
     assert!(t.contains(" S3 ") && !t.contains("  "));
     assert!(t.contains("arn:aws:ecs:us-east-1:123456789012:task/") && t.contains(" BPA "));

@@ -2,14 +2,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flowlog_core::Finding;
 use flowlog_events::ObjectRef;
 use flowlog_lambda::{ObjectError, S3Objects, S3StateStore, StoreError, aggregate_object};
 use serde_json::Value;
 
+use crate::alert::{AlertContext, Flood, build_alert};
 use crate::config::Config;
 use crate::cooldown::{Cooldown, Decision};
-use crate::message::{AlertContext, build_alert};
 use crate::sns::{AlertSink, PublishError};
 
 /// Why an object's alerts were not all settled.
@@ -22,24 +21,24 @@ pub enum ProcessError {
     #[error("alert state: {0}")]
     State(#[from] StoreError),
     /// An alert could not be published (its claim was released for the retry).
-    #[error("{object}: alert for {source_ip} not published: {error}")]
+    #[error("{object}: alert for {subject} not published: {error}")]
     Publish {
         /// The object.
         object: String,
-        /// The flooding source.
-        source_ip: String,
+        /// Who the alert is about (a source, or `target-` and an address).
+        subject: String,
         /// Why.
         error: PublishError,
     },
-    /// Another invocation is publishing an alert for this source right now; retry later.
+    /// Another invocation is publishing an alert about this subject right now; retry later.
     #[error(
-        "{object}: an alert for {source_ip} is being published by another invocation; retry later"
+        "{object}: an alert for {subject} is being published by another invocation; retry later"
     )]
     Busy {
         /// The object.
         object: String,
-        /// The flooding source.
-        source_ip: String,
+        /// Who the alert is about.
+        subject: String,
     },
 }
 
@@ -90,7 +89,7 @@ impl<S: AlertSink + Sync> App<S> {
     ) -> Result<(), ProcessError> {
         let scan = aggregate_object(&self.objects, object, &self.config.read, deadline).await?;
         let url = scan.meta.url();
-        let findings = flowlog_core::detect(&scan.visitor, &self.config.rules);
+        let detection = flowlog_core::detect(&scan.visitor, &self.config.rules);
         let (account_id, region) = object.flow_log_origin().unzip();
         let context = AlertContext {
             object: url.clone(),
@@ -102,13 +101,15 @@ impl<S: AlertSink + Sync> App<S> {
         };
         let (mut alerted, mut suppressed) = (0, 0);
         let mut first_error = None;
-        for finding in &findings {
-            match self.alert(finding, &context).await {
+        let floods = detection.floods.iter().map(Flood::Source);
+        let targets = detection.targets.iter().map(Flood::Target);
+        for flood in floods.chain(targets) {
+            match self.alert(flood, &context).await {
                 Ok(true) => alerted += 1,
                 Ok(false) => suppressed += 1,
-                // Keep going: the other sources' alerts must not wait for this one's retry.
+                // Keep going: the other alerts must not wait for this one's retry.
                 Err(e) => {
-                    tracing::error!(object = %url, source_ip = %finding.source, error = %e, "alert failed");
+                    tracing::error!(object = %url, subject = %flood.key(), error = %e, "alert failed");
                     first_error.get_or_insert(e);
                 }
             }
@@ -121,7 +122,8 @@ impl<S: AlertSink + Sync> App<S> {
             skipdata = report.log_status.skipdata,
             sources = scan.visitor.source_count(),
             untracked_flows = scan.visitor.untracked_flows(),
-            floods = findings.len(),
+            floods = detection.floods.len(),
+            targets = detection.targets.len(),
             alerted,
             suppressed,
             duration_ms = scan.elapsed.as_millis() as u64,
@@ -130,24 +132,20 @@ impl<S: AlertSink + Sync> App<S> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Alerts about one finding unless its source is in cooldown; true when published.
-    async fn alert(&self, finding: &Finding, context: &AlertContext) -> Result<bool, ProcessError> {
-        let source_ip = finding.source.to_string();
+    /// Alerts about one flood unless its subject is in cooldown; true when published.
+    async fn alert(&self, flood: Flood<'_>, context: &AlertContext) -> Result<bool, ProcessError> {
+        let subject = flood.key();
+        let window_start = flood.window_start();
         let decision = self
             .cooldown
-            .claim(
-                finding.source,
-                finding.window_start,
-                &context.object,
-                unix_now(),
-            )
+            .claim(&subject, window_start, &context.object, unix_now())
             .await?;
         let claim = match decision {
             Decision::Alert(claim) => claim,
             Decision::Suppressed { alerted_window } => {
                 tracing::info!(
-                    source_ip,
-                    window_start = finding.window_start,
+                    subject,
+                    window_start,
                     alerted_window,
                     "in cooldown: not alerted again"
                 );
@@ -156,21 +154,27 @@ impl<S: AlertSink + Sync> App<S> {
             Decision::Busy => {
                 return Err(ProcessError::Busy {
                     object: context.object.clone(),
-                    source_ip,
+                    subject,
                 });
             }
         };
-        let alert = build_alert(finding, context);
+        let alert = build_alert(flood, context);
         if let Err(error) = self.sink.publish(&alert).await {
             self.cooldown.abandon(&claim).await?;
             return Err(ProcessError::Publish {
                 object: context.object.clone(),
-                source_ip,
+                subject,
                 error,
             });
         }
         self.cooldown.sent(&claim).await?;
-        tracing::warn!(source_ip, rule = finding.rule, severity = finding.severity.as_str(), flows = finding.flows, subject = %alert.subject, "flood alert published");
+        tracing::warn!(
+            subject,
+            rule = flood.rule().as_str(),
+            severity = flood.severity().as_str(),
+            alert = %alert.subject,
+            "flood alert published"
+        );
         Ok(true)
     }
 }

@@ -1,6 +1,6 @@
 //! The function's settings, validated at cold start.
 
-use flowlog_core::{Cidr, FloodRules};
+use flowlog_core::FloodRules;
 use flowlog_lambda::{ReadSettings, SettingError, Settings};
 
 /// Everything the function can be told through its environment.
@@ -14,8 +14,10 @@ pub struct Config {
     pub state_prefix: String,
     /// One alert per source per this many seconds of flow time (`COOLDOWN_SECONDS`, default 900).
     pub cooldown_secs: i64,
-    /// The flood thresholds (`MIN_FLOWS_PER_MINUTE`, `SYN_ONLY_SHARE`, `REJECT_SHARE`,
-    /// `DISTINCT_PORTS`, `MAX_PACKETS_PER_FLOW`, `HEAVY_BYTES_PER_FLOW`, `ALLOWLIST`).
+    /// The flood thresholds (`HALF_OPEN_PER_MINUTE`, `HALF_OPEN_SHARE`,
+    /// `CONNECTIONS_PER_MINUTE`, `REQUEST_PACKETS_PER_MINUTE`, `UDP_PACKETS_PER_MINUTE`,
+    /// `ICMP_PACKETS_PER_MINUTE`, `TARGET_SHARE`, `RELAY_SHARE`, `TARGET_HALF_OPEN_PER_MINUTE`,
+    /// `MIN_SOURCES`, `INTERNAL_CLIENTS`, `ALLOWLIST`).
     pub rules: FloodRules,
     /// How objects are read and aggregated.
     pub read: ReadSettings,
@@ -53,10 +55,11 @@ impl Config {
                 v.split(',')
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
-                    .map(|c| c.parse::<Cidr>().ok())
+                    .map(|c| flowlog_core::parse_cidr(c).ok())
                     .collect()
             },
         )?;
+        let rate = |name: &str, default: u64| s.number(name, default, 1..=1_000_000_000_000);
         Ok(Config {
             topic_arn,
             state_bucket: required("ALERT_STATE_BUCKET")?,
@@ -65,28 +68,36 @@ impl Config {
                 .unwrap_or_else(|| "flood-alert-state/".into()),
             cooldown_secs: s.number("COOLDOWN_SECONDS", 900, 60..=7 * 86_400)?,
             rules: FloodRules {
-                min_flows_per_minute: s.number(
-                    "MIN_FLOWS_PER_MINUTE",
-                    defaults.min_flows_per_minute,
-                    1..=100_000_000,
+                half_open_per_minute: rate("HALF_OPEN_PER_MINUTE", defaults.half_open_per_minute)?,
+                half_open_share: share("HALF_OPEN_SHARE", defaults.half_open_share)?,
+                connections_per_minute: rate(
+                    "CONNECTIONS_PER_MINUTE",
+                    defaults.connections_per_minute,
                 )?,
-                syn_only_share: share("SYN_ONLY_SHARE", defaults.syn_only_share)?,
-                reject_share: share("REJECT_SHARE", defaults.reject_share)?,
-                distinct_ports: s.number(
-                    "DISTINCT_PORTS",
-                    defaults.distinct_ports,
-                    1..=flowlog_core::PORTS_PER_WINDOW,
+                request_packets_per_minute: rate(
+                    "REQUEST_PACKETS_PER_MINUTE",
+                    defaults.request_packets_per_minute,
                 )?,
-                max_packets_per_flow: s.parse(
-                    "MAX_PACKETS_PER_FLOW",
-                    defaults.max_packets_per_flow,
-                    "a positive number",
-                    |v| v.parse::<f64>().ok().filter(|x| *x > 0.0 && x.is_finite()),
+                udp_packets_per_minute: rate(
+                    "UDP_PACKETS_PER_MINUTE",
+                    defaults.udp_packets_per_minute,
                 )?,
-                heavy_bytes_per_flow: s.number(
-                    "HEAVY_BYTES_PER_FLOW",
-                    defaults.heavy_bytes_per_flow,
-                    1..=u64::MAX,
+                icmp_packets_per_minute: rate(
+                    "ICMP_PACKETS_PER_MINUTE",
+                    defaults.icmp_packets_per_minute,
+                )?,
+                target_share: share("TARGET_SHARE", defaults.target_share)?,
+                relay_share: share("RELAY_SHARE", defaults.relay_share)?,
+                target_half_open_per_minute: rate(
+                    "TARGET_HALF_OPEN_PER_MINUTE",
+                    defaults.target_half_open_per_minute,
+                )?,
+                min_sources: s.number("MIN_SOURCES", defaults.min_sources, 1..=1_000_000)?,
+                internal_clients: s.parse(
+                    "INTERNAL_CLIENTS",
+                    defaults.internal_clients,
+                    "true or false",
+                    |v| v.parse::<bool>().ok(),
                 )?,
                 allowlist,
                 ..defaults
@@ -142,13 +153,15 @@ mod tests {
     fn allowlist_and_thresholds_are_read() {
         let c = config(&[
             ("ALLOWLIST", "10.0.0.0/8, 2001:db8::/32"),
-            ("MIN_FLOWS_PER_MINUTE", "100"),
-            ("SYN_ONLY_SHARE", "0.9"),
+            ("HALF_OPEN_PER_MINUTE", "100"),
+            ("HALF_OPEN_SHARE", "0.9"),
+            ("INTERNAL_CLIENTS", "true"),
         ])
         .unwrap();
         assert_eq!(c.rules.allowlist.len(), 2);
-        assert_eq!(c.rules.min_flows_per_minute, 100);
-        assert_eq!(c.rules.syn_only_share, 0.9);
+        assert_eq!(c.rules.half_open_per_minute, 100);
+        assert_eq!(c.rules.half_open_share, 0.9);
+        assert!(c.rules.internal_clients);
     }
 
     #[test]
@@ -157,7 +170,9 @@ mod tests {
             ("TOPIC_ARN", ""),
             ("TOPIC_ARN", "alerts"),
             ("ALLOWLIST", "10.0.0.0/33"),
-            ("SYN_ONLY_SHARE", "1.5"),
+            ("HALF_OPEN_SHARE", "1.5"),
+            ("CONNECTIONS_PER_MINUTE", "0"),
+            ("INTERNAL_CLIENTS", "sometimes"),
             ("COOLDOWN_SECONDS", "5"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();

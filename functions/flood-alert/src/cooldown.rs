@@ -1,4 +1,4 @@
-//! One alert per source per cooldown, agreed between concurrent and repeated invocations through
+//! One alert per source (or attacked target) per cooldown, agreed between concurrent and repeated invocations through
 //! per-source state objects in S3 written with conditional requests.
 //!
 //! A source's state lists the windows already alerted (the newest [`REMEMBERED`]) and at most one
@@ -7,8 +7,6 @@
 //! A claim whose publisher died goes stale after [`CLAIM_TIMEOUT_SECS`] and may be taken over, so
 //! a failed publish delays an alert but never loses it; a fresh claim by someone else makes the
 //! caller retry later instead of publishing a duplicate.
-
-use std::net::IpAddr;
 
 use flowlog_lambda::{Created, Replaced, S3StateStore, StateStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -72,26 +70,28 @@ impl Cooldown {
         }
     }
 
-    fn name(source: IpAddr) -> String {
-        format!("{source}.json")
+    /// The state object of a subject: its key with `/` (of an IPv6 /64) made safe.
+    fn name(subject: &str) -> String {
+        format!("{}.json", subject.replace('/', "_"))
     }
 
-    /// Decides, race-free, whether this invocation alerts about `source` for `window_start`.
+    /// Decides, race-free, whether this invocation alerts about `subject` (a source, or
+    /// `target-` and an address) for `window_start`.
     pub async fn claim(
         &self,
-        source: IpAddr,
+        subject: &str,
         window_start: i64,
         object: &str,
         now: i64,
     ) -> Result<Decision, StoreError> {
-        let name = Self::name(source);
+        let name = Self::name(subject);
         for _ in 0..ATTEMPTS {
             let stored = self.store.get(&name).await?;
             let state = stored
                 .as_ref()
                 .and_then(|s| serde_json::from_slice::<State>(&s.body).ok())
                 .unwrap_or_else(|| State {
-                    source: source.to_string(),
+                    source: subject.to_owned(),
                     ..State::default()
                 });
             if let Some(&alerted_window) = state

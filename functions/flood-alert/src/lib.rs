@@ -5,10 +5,10 @@
 //! → [`cooldown::Cooldown`] (who may alert, agreed through S3 conditional writes) →
 //! [`message::build_alert`] → [`sns::AlertSink`].
 
+pub mod alert;
 mod app;
 mod config;
 pub mod cooldown;
-pub mod message;
 pub mod sns;
 
 pub use app::{App, ProcessError};

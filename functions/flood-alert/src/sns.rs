@@ -4,7 +4,7 @@ use std::future::Future;
 
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use crate::message::Alert;
+use crate::alert::Alert;
 
 /// A `Publish` that failed after the SDK's retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use flowlog_core::{AggregateOptions, Attribution, Format, ScanOptions};
+use flowlog_core::{AggregateOptions, Format, ScanOptions};
 use flowlog_events::Scope;
 
 /// A setting that is present but unusable.
@@ -134,7 +134,7 @@ impl ReadSettings {
         let aggregate = AggregateOptions {
             attribution: settings.parse(
                 "ATTRIBUTION",
-                Attribution::SrcAddr,
+                AggregateOptions::default().attribution,
                 "\"srcaddr\" or \"pkt-srcaddr\"",
                 |v| v.parse().ok(),
             )?,
@@ -187,13 +187,16 @@ mod tests {
     fn valid_values_are_used() {
         let settings = read(&[
             ("FLOW_LOG_FORMAT", "${srcaddr} ${log-status}"),
-            ("ATTRIBUTION", "pkt-srcaddr"),
+            ("ATTRIBUTION", "srcaddr"),
             ("MAX_SOURCES", "500"),
             ("MAX_INFLATED_BYTES", "1048576"),
         ])
         .unwrap();
         assert_eq!(settings.scan.format.unwrap().len(), 2);
-        assert_eq!(settings.aggregate.attribution, Attribution::PktSrcAddr);
+        assert_eq!(
+            settings.aggregate.attribution,
+            flowlog_core::Attribution::SrcAddr
+        );
         assert_eq!(settings.aggregate.max_sources, 500);
         assert_eq!(settings.scan.max_decompressed_bytes, 1 << 20);
     }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use flowlog_core::{Aggregator, ScanReport, WindowTotals};
+use flowlog_core::{Aggregator, ScanReport, SourceView, WindowTotals};
 
 /// Flow records (all traffic, or one source's with a [`SOURCE_IP`] dimension).
 pub const FLOWS: &str = "Flows";
@@ -130,18 +130,16 @@ pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, at: i64) -> Traffic
     let top = top_sources(aggregator, top_n);
     // The top sources' windows by start, each list in rank order.
     let mut by_window: BTreeMap<i64, Vec<(IpAddr, WindowTotals)>> = BTreeMap::new();
-    for &(ip, stats) in &top {
-        for window in stats.windows() {
+    for (ip, view) in &top {
+        for (start, minute) in view.windows() {
+            let traffic = minute.traffic();
             let totals = WindowTotals {
-                flows: window.flows,
-                packets: window.packets,
-                bytes: window.bytes,
-                rejected: window.rejected,
+                flows: u64::from(minute.flows),
+                packets: traffic.packets,
+                bytes: traffic.bytes,
+                rejected: u64::from(minute.rejected),
             };
-            by_window
-                .entry(window.start)
-                .or_default()
-                .push((ip, totals));
+            by_window.entry(start).or_default().push((*ip, totals));
         }
     }
 
@@ -149,11 +147,11 @@ pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, at: i64) -> Traffic
     let newest = at + MAX_FUTURE_SECS - TIMESTAMP_SAFETY_SECS;
     let mut out = TrafficDatums {
         datums: Vec::new(),
-        top_sources: top.iter().map(|&(ip, _)| ip).collect(),
+        top_sources: top.iter().map(|(ip, _)| *ip).collect(),
         stale_windows: 0,
         future_windows: 0,
     };
-    for (start, totals) in aggregator.window_totals() {
+    for (&start, &totals) in aggregator.window_totals() {
         if start < oldest {
             out.stale_windows += 1;
             continue;
@@ -174,22 +172,18 @@ pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, at: i64) -> Traffic
     out
 }
 
-/// The `n` sources with the most flows, busiest first, ties broken by the smaller address.
-fn top_sources(aggregator: &Aggregator, n: usize) -> Vec<(IpAddr, &flowlog_core::SourceStats)> {
+/// The `n` sources with the most request flows, busiest first, ties broken by the smaller
+/// address.
+fn top_sources(aggregator: &Aggregator, n: usize) -> Vec<(IpAddr, SourceView<'_>)> {
     let mut ranked: Vec<_> = aggregator
         .sources()
-        .map(|(ip, stats)| {
-            let flows: u64 = stats.windows().iter().map(|w| w.flows).sum();
-            (flows, ip, stats)
-        })
+        .into_iter()
+        .map(|view| (view.summary().flows, view.source.address(), view))
         .collect();
-    // Addresses are unique, so this order is total: the hash order of `sources()` cannot leak.
+    // Addresses are unique, so this order is total: the hash order of the tables cannot leak.
     ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     ranked.truncate(n);
-    ranked
-        .into_iter()
-        .map(|(_, ip, stats)| (ip, stats))
-        .collect()
+    ranked.into_iter().map(|(_, ip, view)| (ip, view)).collect()
 }
 
 /// Appends the four traffic metrics of one window, in their fixed order.
@@ -559,9 +553,10 @@ mod tests {
 
     #[test]
     fn datums_are_timestamped_at_window_starts_not_now() {
+        // Each record inside one minute (a record spanning two is spread over both).
         let aggregator = aggregate(&[
             flow("10.0.0.1", T + 5, 3, 300, "ACCEPT"),
-            flow("10.0.0.1", T + 59, 1, 100, "REJECT"),
+            flow("10.0.0.1", T + 45, 1, 100, "REJECT"),
             flow("10.0.0.1", T + 61, 2, 200, "ACCEPT"),
         ]);
         let out = traffic_datums(&aggregator, 1, NOW);

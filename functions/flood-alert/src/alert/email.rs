@@ -1,0 +1,269 @@
+//! The email: a plain-text report, one fact per line, ending with what to do.
+
+use std::fmt::Write as _;
+
+use flowlog_core::{Rule, WINDOW_SECS, utc};
+
+use super::attributes::printable;
+use super::{AlertContext, Flood};
+
+/// `1234567` → `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A signal's value as people read it: shares in percent, counts whole.
+fn shown(name: &str, value: f64) -> String {
+    if name.ends_with("share") {
+        format!("{:.0}%", 100.0 * value)
+    } else if value.fract() == 0.0 || value >= 100.0 {
+        grouped(value.round() as u64)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// The email text for one flood.
+pub(super) fn text(flood: Flood<'_>, ctx: &AlertContext) -> String {
+    let mut t = String::with_capacity(4096);
+    let rate = flood.rate();
+    let (flagged, first, last) = flood.windows();
+    let who = match flood {
+        Flood::Source(f) => format!("from {}", f.source),
+        Flood::Target(t) => format!("against {}", t.target),
+    };
+    let _ = writeln!(
+        t,
+        "{} severity flood alert: {} {who}\n",
+        flood.severity().as_str(),
+        flood.rule()
+    );
+
+    let _ = writeln!(t, "What happened");
+    let _ = writeln!(t, "  {} ({}).", flood.reason(), flood.rule().meaning());
+    let _ = writeln!(t, "\nWhy this is not a busy client");
+    let _ = writeln!(t, "  {}.", flood.not_a_busy_client());
+
+    let _ = writeln!(t, "\nWhen (UTC)");
+    let _ = writeln!(
+        t,
+        "  Worst minute: {} to {}",
+        utc(flood.window_start()),
+        utc(flood.window_start().saturating_add(WINDOW_SECS))
+    );
+    let _ = writeln!(
+        t,
+        "  Minutes flagged: {flagged}, from {} to {}",
+        utc(first),
+        utc(last)
+    );
+    let _ = writeln!(t, "  Detected: {}", utc(ctx.detected_at));
+
+    let _ = writeln!(t, "\nThe worst minute");
+    let _ = writeln!(t, "  Flows: {}", grouped(rate.flows_per_minute));
+    let _ = writeln!(
+        t,
+        "  TCP connections opened: {}",
+        grouped(rate.connections_per_minute)
+    );
+    let _ = writeln!(
+        t,
+        "  Of them never completed: {}",
+        grouped(rate.half_open_per_minute)
+    );
+    let _ = writeln!(t, "  Packets per second: {:.0}", rate.packets_per_second);
+    let _ = writeln!(t, "  Bits per second: {:.0}", rate.bits_per_second);
+
+    let _ = writeln!(t, "\nSignals (value, threshold)");
+    for (name, s) in flood.signals() {
+        let _ = writeln!(
+            t,
+            "  {}: {} (threshold {}){}",
+            name.replace('_', " "),
+            shown(name, s.value),
+            shown(name, s.threshold),
+            if s.fired { "" } else { ", not fired" }
+        );
+    }
+
+    let _ = writeln!(
+        t,
+        "\nEvidence (counts from when the source was first tracked: lower bounds)"
+    );
+    match flood {
+        Flood::Source(f) => {
+            if let Some(target) = f.target {
+                let _ = writeln!(
+                    t,
+                    "  Target: {}{} (protocol {}), at least {:.0}% of its traffic",
+                    target.address,
+                    if target.port > 0 {
+                        format!(":{}", target.port)
+                    } else {
+                        String::new()
+                    },
+                    target.protocol,
+                    100.0 * target.share
+                );
+            }
+            let ports: Vec<String> = f
+                .top_ports
+                .iter()
+                .map(|p| format!("{} ({})", p.port, grouped(p.flows)))
+                .collect();
+            let _ = writeln!(
+                t,
+                "  Destination ports: {} ({} distinct)",
+                or_none(&ports),
+                f.distinct_ports
+            );
+            let destinations: Vec<String> = f
+                .top_destinations
+                .iter()
+                .map(|d| format!("{} ({})", d.address, grouped(d.flows)))
+                .collect();
+            let _ = writeln!(t, "  Destinations: {}", or_none(&destinations));
+            if let Some(addresses) = f.addresses {
+                let _ = writeln!(t, "  Addresses of the /64 that sent: about {addresses}");
+            }
+        }
+        Flood::Target(target) => {
+            let _ = writeln!(t, "  Distinct sources: about {}", target.distinct_sources);
+            let sources: Vec<String> = target
+                .top_sources
+                .iter()
+                .map(|s| format!("{} ({} flows)", s.address, grouped(s.flows)))
+                .collect();
+            let _ = writeln!(t, "  Heaviest sources: {}", or_none(&sources));
+            if !target.flagged_sources.is_empty() {
+                let flagged: Vec<String> = target
+                    .flagged_sources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                let _ = writeln!(
+                    t,
+                    "  Sources with an alert of their own: {}",
+                    flagged.join(", ")
+                );
+            }
+        }
+    }
+    if flood.skipdata_records() > 0 {
+        let _ = writeln!(
+            t,
+            "\nWARNING: {} SKIPDATA records: the flow log itself dropped records in these minutes; counts are lower bounds.",
+            grouped(flood.skipdata_records())
+        );
+    }
+
+    let known = |v: &Option<String>| v.as_deref().map_or_else(|| "unknown".into(), printable);
+    let _ = writeln!(t, "\nWhere it came from");
+    let _ = writeln!(t, "  Object: {}", printable(&ctx.object));
+    let _ = writeln!(t, "  VPC: {}", known(&ctx.vpc_id));
+    let _ = writeln!(t, "  Account: {}", known(&ctx.account_id));
+    let _ = writeln!(t, "  Region: {}", known(&ctx.region));
+
+    let _ = writeln!(t, "\nWhat to do next");
+    match flood {
+        Flood::Source(f) => {
+            let _ = writeln!(
+                t,
+                "  1. If the traffic is unwanted, block {} with a network ACL deny rule on the subnet (security groups cannot deny), an AWS WAF IP set, or your edge firewall.",
+                f.source
+            );
+            let _ = writeln!(
+                t,
+                "  2. If {} is expected (a scanner you run, a load test, a partner), add it to the allowlist.",
+                f.source
+            );
+        }
+        Flood::Target(target) => {
+            let _ = writeln!(
+                t,
+                "  1. Many sources: blocking one address will not help. For {} put AWS WAF rate-based rules (ALB, CloudFront, API Gateway) or AWS Shield Advanced in front of it.",
+                target.target
+            );
+            let _ = writeln!(
+                t,
+                "  2. Check that SYN cookies are on and that the service's security group admits only the clients it needs."
+            );
+        }
+    }
+    if flood.rule() == Rule::PortScan {
+        let _ = writeln!(
+            t,
+            "  3. Check that only the ports the service needs are open to this source."
+        );
+    }
+    t
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{context, detection};
+    use super::*;
+
+    #[test]
+    fn the_email_reports_what_why_when_figures_signals_evidence_origin_and_next_steps() {
+        let d = detection("203.0.113.7", 2000, 3, 0);
+        let text = text(Flood::Source(&d.floods[0]), &context());
+        for needle in [
+            "HIGH severity flood alert: syn-flood from 203.0.113.7",
+            "never completed their handshake",
+            "Why this is not a busy client",
+            "Worst minute: 2023-11-14T22:14:00Z",
+            "Minutes flagged: 3",
+            "Of them never completed: 2,000",
+            "half open per minute: 2,000 (threshold 300)",
+            "half open share: 100% (threshold 50%)",
+            "Target: 10.0.0.5:443",
+            "Destination ports: 443",
+            "Account: 123456789012",
+            "network ACL deny rule",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_target_email_lists_its_sources_and_advises_against_blocking_one() {
+        let d = detection("203.0.113.7", 0, 1, 40);
+        let text = text(Flood::Target(&d.targets[0]), &context());
+        assert!(
+            text.contains("distributed-syn-flood against 10.0.0.5"),
+            "{text}"
+        );
+        assert!(text.contains("Heaviest sources: 198.51."), "{text}");
+        assert!(
+            text.contains("blocking one address will not help"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn control_characters_from_the_object_key_are_shown_escaped() {
+        let d = detection("203.0.113.7", 2000, 1, 0);
+        let ctx = AlertContext {
+            object: "s3://b/evil\nkey".into(),
+            ..context()
+        };
+        assert!(text(Flood::Source(&d.floods[0]), &ctx).contains("s3://b/evil\\nkey"));
+    }
+}
