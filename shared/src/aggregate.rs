@@ -5,8 +5,8 @@
 //! address it went back to. The server side of every request is counted as well, as a target
 //! ([`Served`]), which is how floods from many sources against one address are seen. Legs of a
 //! connection at a NAT gateway, load balancer or Transit Gateway interface (`pkt-srcaddr` or
-//! `pkt-dstaddr` differing from the interface's addresses) repeat what the endpoints' own
-//! records say: they only mark the relay.
+//! `pkt-dstaddr` differing from the interface's addresses) mark the relay and count for the
+//! real ends under a vantage of their own (see [`Vantage`]).
 //!
 //! Only the columns the aggregation needs are parsed. Memory is bounded: at most
 //! `max_sources` sources and as many targets are tracked (the heaviest, see [`crate::table`]),
@@ -15,22 +15,24 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::addr::Addr;
 use crate::classify::{self, Role, TCP, UDP};
+use crate::evidence::{Evidence, TargetEvidence};
 use crate::field::Field;
 use crate::format::Format;
-use crate::minute::{Minute, Served, Spread, Traffic, WindowTotals, window_of};
+use crate::minute::{Minute, Served, Spread, Traffic, WINDOW_SECS, WindowTotals, window_of};
 use crate::record::{Action, LogStatus};
 use crate::scan::RecordVisitor;
-use crate::sketch::{Distinct, TopK};
 use crate::skip::SkipReason;
-use crate::source::{Direction, Interfaces, Source, Vantage, normalize};
+use crate::source::{Direction, Interfaces, Source, Vantage};
 use crate::table::{Slot, Table, Weighted, Windows};
 use crate::token::{self, Span};
+use crate::view::{SourceSummary, SourceView, TargetView};
 
 /// Which address a flow is attributed to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -68,9 +70,18 @@ impl FromStr for Attribution {
 pub struct AggregateOptions {
     /// Which address a flow counts for.
     pub attribution: Attribution,
-    /// Sources (and, separately, targets) tracked one by one; once full, a heavier newcomer
-    /// replaces the lightest and the rest is counted as untracked.
+    /// Sources tracked one by one (and targets, see [`AggregateOptions::max_targets`]); once
+    /// full, a heavier newcomer replaces the lightest and the rest is counted as untracked.
     pub max_sources: usize,
+}
+
+impl AggregateOptions {
+    /// Targets tracked: a quarter of the sources (at least 1,024, at most `max_sources`).
+    /// Flooded targets are heavy, and heavy ones are kept whatever the table holds; a smaller
+    /// table keeps the hot path in cache.
+    pub fn max_targets(&self) -> usize {
+        (self.max_sources / 4).max(1024).min(self.max_sources)
+    }
 }
 
 impl Default for AggregateOptions {
@@ -82,12 +93,6 @@ impl Default for AggregateOptions {
     }
 }
 
-/// Distinct destination ports remembered per source (the count saturates here).
-pub const PORTS_PER_SOURCE: usize = 32;
-/// Targets (address, port, protocol) kept per source as evidence: the heaviest.
-pub const TOP_TARGETS: usize = 8;
-/// Sources kept per target as evidence: the heaviest.
-pub const TOP_SOURCES: usize = 8;
 /// Weight (packets + flows) a subject carries before evidence is kept for it: most sources send
 /// a handful of flows and never need it.
 const EVIDENCE_FROM: u64 = 32;
@@ -97,108 +102,15 @@ const MAX_RELAYS: usize = 10_000;
 /// [`Aggregator::totals_dropped`].
 pub const MAX_TOTAL_WINDOWS: usize = 1440;
 
-/// The distinct destination ports of a source, exact up to [`PORTS_PER_SOURCE`]. Inline: no
-/// allocation, one cache line to search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortSet {
-    ports: [u16; PORTS_PER_SOURCE],
-    len: u8,
-    saturated: bool,
-}
-
-impl PortSet {
-    const EMPTY: PortSet = PortSet {
-        ports: [0; PORTS_PER_SOURCE],
-        len: 0,
-        saturated: false,
-    };
-
-    #[inline]
-    fn insert(&mut self, port: u16) {
-        if self.saturated {
-            return; // the count is capped: nothing left to learn
-        }
-        let len = usize::from(self.len);
-        // Compare against all slots without branching (vectorises), then keep the used ones.
-        let mut hits = 0u32;
-        for (i, &p) in self.ports.iter().enumerate() {
-            hits |= u32::from(p == port) << i;
-        }
-        if hits & ((1u64 << len) - 1) as u32 != 0 {
-            return;
-        }
-        if len < PORTS_PER_SOURCE {
-            self.ports[len] = port;
-            self.len += 1;
-        } else {
-            self.saturated = true;
-        }
-    }
-
-    /// Distinct ports seen (a lower bound when [`PortSet::saturated`]).
-    pub fn distinct(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    /// More than [`PORTS_PER_SOURCE`] distinct ports were seen.
-    pub fn saturated(&self) -> bool {
-        self.saturated
-    }
-}
-
-/// What a source's requests went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Target {
-    /// Destination address.
-    pub address: IpAddr,
-    /// Destination port (0 for ICMP).
-    pub port: u16,
-    /// IP protocol number.
-    pub protocol: u8,
-}
-
-const NO_TARGET: Target = Target {
-    address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    port: 0,
-    protocol: 0,
-};
-
-/// The evidence kept for a source once it carries some weight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evidence {
-    /// The source's weight when evidence started: shares are of the weight since.
-    since_weight: u64,
-    /// Its heaviest targets (weight = packets + flows).
-    pub targets: TopK<Target, TOP_TARGETS>,
-    /// Its heaviest destination addresses, whatever the port.
-    pub addresses: TopK<IpAddr, 4>,
-    /// Its distinct destination ports.
-    pub ports: PortSet,
-    /// For an IPv6 /64: how many addresses of it sent.
-    pub members: Distinct,
-}
-
-impl Evidence {
-    fn new(since_weight: u64) -> Evidence {
-        Evidence {
-            since_weight,
-            targets: TopK::new(NO_TARGET),
-            addresses: TopK::new(NO_TARGET.address),
-            ports: PortSet::EMPTY,
-            members: Distinct::default(),
-        }
-    }
-}
-
 /// Everything one source sent, seen from one vantage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceStats {
-    windows: Windows<Minute>,
-    weight: u64,
-    prior: u64,
-    first_start: i64,
-    last_end: i64,
-    evidence: Option<Box<Evidence>>,
+pub(crate) struct SourceStats {
+    pub(crate) windows: Windows<Minute>,
+    pub(crate) weight: u64,
+    pub(crate) prior: u64,
+    pub(crate) first_start: i64,
+    pub(crate) last_end: i64,
+    pub(crate) evidence: Option<Box<Evidence>>,
 }
 
 impl Weighted for SourceStats {
@@ -228,9 +140,12 @@ impl SourceStats {
         self.weight = self.weight.saturating_add(other.weight);
     }
 
-    /// Its evidence, started once it carries [`EVIDENCE_FROM`]; `before` is its weight
-    /// before the record being counted, which the evidence then includes.
-    fn evidence_mut(&mut self, before: u64) -> Option<&mut Evidence> {
+    /// Adds `weight`; its evidence, started once it carries [`EVIDENCE_FROM`] (and then
+    /// including the record being counted).
+    #[inline]
+    fn weigh(&mut self, weight: u64) -> Option<&mut Evidence> {
+        let before = self.weight;
+        self.weight = self.weight.saturating_add(weight);
         if self.evidence.is_none() && self.weight >= EVIDENCE_FROM {
             self.evidence = Some(Box::new(Evidence::new(before)));
         }
@@ -240,11 +155,10 @@ impl SourceStats {
 
 /// Everything one address received as a server or target, seen from one vantage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetStats {
-    windows: Windows<Served>,
-    weight: u64,
-    sources: Distinct,
-    top: Option<Box<(TopK<IpAddr, TOP_SOURCES>, TopK<u16, 4>)>>,
+pub(crate) struct TargetStats {
+    pub(crate) windows: Windows<Served>,
+    pub(crate) weight: u64,
+    pub(crate) evidence: Option<Box<TargetEvidence>>,
 }
 
 impl Weighted for TargetStats {
@@ -258,217 +172,95 @@ impl TargetStats {
         TargetStats {
             windows: Windows::default(),
             weight: prior,
-            sources: Distinct::default(),
-            top: None,
+            evidence: None,
         }
     }
 }
 
-/// One source's totals, as `flowlogs analyze --json` prints them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SourceSummary {
-    /// The source address (or IPv6 /64).
-    pub source: Source,
-    /// Request flow records.
-    pub flows: u64,
-    /// Request packets.
-    pub packets: u64,
-    /// Request bytes.
-    pub bytes: u64,
-    /// Rejected request flows.
-    pub rejected: u64,
-    /// TCP connections that never completed their handshake (the name is kept from when this
-    /// counted `tcp-flags` = 2 records).
-    pub syn_only: u64,
-    /// TCP connections opened.
-    pub connections: u64,
-    /// Request flows in the busiest one-minute window.
-    pub peak_flows_per_minute: u64,
-    /// Earliest flow start, Unix seconds.
-    pub first_start: i64,
-    /// Latest flow end, Unix seconds.
-    pub last_end: i64,
-    /// The source was tracked only once its traffic outweighed others' (the table was full):
-    /// the counts miss what it sent before and are lower bounds.
-    pub lower_bound: bool,
+/// A table key: an address (or /64) and the vantage it was seen from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    addr: Addr,
+    net64: bool,
+    vantage: Vantage,
 }
 
-/// One source as seen from its own interface and from elsewhere: its figures per minute are
-/// those of the vantage that saw more of it (a connection inside the VPC is logged at both
-/// ends; each end alone sees all of it).
-#[derive(Debug, Clone, Copy)]
-pub struct SourceView<'a> {
-    /// The source.
-    pub source: Source,
-    by_vantage: [Option<&'a SourceStats>; 4],
-}
-
-impl<'a> SourceView<'a> {
-    fn stats(&self) -> impl Iterator<Item = &'a SourceStats> {
-        self.by_vantage.into_iter().flatten()
+impl std::hash::Hash for Key {
+    /// Two writes (the derived hash makes three, and this is hashed on every record).
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.addr.0);
+        state.write_u8(u8::from(self.net64) << 4 | self.vantage as u8);
     }
+}
 
-    /// The source's minutes in time order: for each, the vantage with more request flows.
-    pub fn windows(&self) -> Vec<(i64, Minute)> {
-        let mut by_start: BTreeMap<i64, Minute> = BTreeMap::new();
-        for stats in self.stats() {
-            for (start, m) in stats.windows.iter() {
-                let slot = by_start.entry(start).or_default();
-                if (m.flows, m.traffic().packets) > (slot.flows, slot.traffic().packets) {
-                    *slot = *m;
-                }
+impl Key {
+    fn source(&self) -> Source {
+        if self.net64 {
+            match self.addr.ip() {
+                IpAddr::V6(v6) => Source::Net64(v6),
+                v4 => Source::Addr(v4),
             }
+        } else {
+            Source::Addr(self.addr.ip())
         }
-        by_start.into_iter().collect()
-    }
-
-    /// The evidence of the vantage that saw the most of it.
-    pub fn evidence(&self) -> Option<&'a Evidence> {
-        self.stats()
-            .filter(|s| s.evidence.is_some())
-            .max_by_key(|s| s.weight)
-            .and_then(|s| s.evidence.as_deref())
-    }
-
-    /// The source's weight (packets + flows) since evidence started.
-    pub fn evidence_weight(&self) -> u64 {
-        self.stats()
-            .filter_map(|s| s.evidence.as_ref().map(|e| s.weight - e.since_weight))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Whether it was tracked only once the table was full (its counts are lower bounds).
-    pub fn lower_bound(&self) -> bool {
-        self.stats().any(|s| s.prior > 0)
-    }
-
-    /// Sums over its minutes.
-    pub fn summary(&self) -> SourceSummary {
-        let mut s = SourceSummary {
-            source: self.source,
-            flows: 0,
-            packets: 0,
-            bytes: 0,
-            rejected: 0,
-            syn_only: 0,
-            connections: 0,
-            peak_flows_per_minute: 0,
-            first_start: self.stats().map(|s| s.first_start).min().unwrap_or(0),
-            last_end: self.stats().map(|s| s.last_end).max().unwrap_or(0),
-            lower_bound: self.lower_bound(),
-        };
-        for (_, m) in self.windows() {
-            let t = m.traffic();
-            s.flows += u64::from(m.flows);
-            s.packets = s.packets.saturating_add(t.packets);
-            s.bytes = s.bytes.saturating_add(t.bytes);
-            s.rejected += u64::from(m.rejected);
-            s.syn_only += u64::from(m.half_open);
-            s.connections += u64::from(m.connections);
-            s.peak_flows_per_minute = s.peak_flows_per_minute.max(u64::from(m.flows));
-        }
-        s
     }
 }
 
-/// One address as a target, from both vantages (see [`SourceView`]).
-#[derive(Debug, Clone, Copy)]
-pub struct TargetView<'a> {
-    /// The address.
-    pub address: IpAddr,
-    by_vantage: [Option<&'a TargetStats>; 4],
-}
-
-impl<'a> TargetView<'a> {
-    fn stats(&self) -> impl Iterator<Item = &'a TargetStats> {
-        self.by_vantage.into_iter().flatten()
-    }
-
-    /// What it received per minute, in time order (the vantage that saw more of each minute).
-    pub fn windows(&self) -> Vec<(i64, Served)> {
-        let mut by_start: BTreeMap<i64, Served> = BTreeMap::new();
-        for stats in self.stats() {
-            for (start, s) in stats.windows.iter() {
-                let slot = by_start.entry(start).or_default();
-                if (s.flows, s.packets) > (slot.flows, slot.packets) {
-                    *slot = *s;
-                }
-            }
-        }
-        by_start.into_iter().collect()
-    }
-
-    /// Estimated distinct sources that sent it requests.
-    pub fn distinct_sources(&self) -> u64 {
-        self.stats()
-            .map(|s| s.sources.estimate())
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Its heaviest sources (by packets + flows), with lower-bound weights.
-    pub fn top_sources(&self) -> Vec<crate::sketch::Heavy<IpAddr>> {
-        self.stats()
-            .filter_map(|s| s.top.as_ref())
-            .max_by_key(|t| t.0.heaviest().first().map(|h| h.weight))
-            .map(|t| t.0.heaviest())
-            .unwrap_or_default()
-    }
-
-    /// Its most requested ports.
-    pub fn top_ports(&self) -> Vec<crate::sketch::Heavy<u16>> {
-        self.stats()
-            .filter_map(|s| s.top.as_ref())
-            .max_by_key(|t| t.1.heaviest().first().map(|h| h.weight))
-            .map(|t| t.1.heaviest())
-            .unwrap_or_default()
-    }
-}
+/// Most minutes a record covers ([`crate::MAX_SPAN_SECS`] from any second of a minute).
+const MAX_MINUTES: usize = 12;
 
 /// The fields of one OK record that the aggregation uses.
 struct Flow {
     spread: Spread,
     flow_minute: usize,
+    /// Packets and bytes of each minute covered (computed once: every subject of the record
+    /// takes the same parts).
+    parts: [Traffic; MAX_MINUTES],
     packets: u64,
-    bytes: u64,
     reject: bool,
-    flags: Option<u8>,
+    /// Opens a TCP connection / never completes it (both false for other protocols).
+    opens: bool,
+    half_open: bool,
     protocol: Option<u8>,
     dst_port: u16,
 }
 
 impl Flow {
-    /// This record's share of minute `i` of its spread, as a request.
+    /// Packets and bytes of the record's minute `i`.
     #[inline]
-    fn request_part(&self, i: usize) -> Minute {
-        let here = u32::from(i == self.flow_minute);
-        let traffic = Traffic {
-            packets: self.spread.part(i, self.packets),
-            bytes: self.spread.part(i, self.bytes),
-        };
-        let mut m = Minute {
-            flows: here,
-            rejected: here & u32::from(self.reject),
-            ..Minute::default()
-        };
-        match self.protocol {
-            Some(TCP) => {
-                m.tcp = traffic;
-                m.connections = here & u32::from(classify::opens_connection(self.flags));
-                m.half_open =
-                    here & u32::from(classify::is_half_open(self.flags, self.packets, self.bytes));
-            }
-            Some(UDP) => m.udp = traffic,
-            Some(1 | 58) => m.icmp = traffic,
-            _ => m.other = traffic,
+    fn part(&self, i: usize) -> Traffic {
+        self.parts[i]
+    }
+
+    /// Adds this record's share of minute `i` of its spread to `m`, as a request.
+    #[inline]
+    fn add_request(&self, i: usize, m: &mut Minute) -> Traffic {
+        let traffic = self.part(i);
+        if i == self.flow_minute {
+            m.flows = m.flows.saturating_add(1);
+            m.rejected = m.rejected.saturating_add(u32::from(self.reject));
+            m.connections = m.connections.saturating_add(u32::from(self.opens));
+            m.half_open = m.half_open.saturating_add(u32::from(self.half_open));
         }
-        m
+        let slot = match self.protocol {
+            Some(TCP) => &mut m.tcp,
+            Some(UDP) => &mut m.udp,
+            Some(1 | 58) => &mut m.icmp,
+            _ => &mut m.other,
+        };
+        slot.packets = slot.packets.saturating_add(traffic.packets);
+        slot.bytes = slot.bytes.saturating_add(traffic.bytes);
+        traffic
     }
 
     /// A record's weight in the tables: its packets plus one for the flow.
     fn weight(&self) -> u64 {
         self.packets.saturating_add(1)
+    }
+
+    fn minute_start(&self, i: usize) -> i64 {
+        self.spread.first + i as i64 * WINDOW_SECS
     }
 }
 
@@ -524,18 +316,23 @@ pub struct Aggregator {
     options: AggregateOptions,
     layout: Option<Layout>,
     spans: Vec<Span>,
-    sources: Table<(Source, Vantage), SourceStats>,
-    targets: Table<(IpAddr, Vantage), TargetStats>,
+    sources: Table<Key, SourceStats>,
+    targets: Table<Key, TargetStats>,
     untracked: SourceStats,
     untracked_flows: u64,
     unattributed: u64,
-    relays: HashSet<IpAddr, foldhash::fast::RandomState>,
+    relays: HashSet<Addr, foldhash::fast::RandomState>,
     interfaces: Interfaces,
     hasher: foldhash::fast::FixedState,
-    totals: BTreeMap<i64, WindowTotals>,
+    totals: Windows<WindowTotals>,
     totals_dropped: u64,
     skipdata: BTreeMap<i64, u64>,
     latest_end: Option<i64>,
+}
+
+/// Flows of an entry, for the untracked count when it is evicted.
+fn flows_of(stats: &SourceStats) -> u64 {
+    stats.windows.iter().map(|(_, m)| u64::from(m.flows)).sum()
 }
 
 impl Aggregator {
@@ -546,14 +343,14 @@ impl Aggregator {
             layout: None,
             spans: Vec::with_capacity(64),
             sources: Table::new(options.max_sources),
-            targets: Table::new(options.max_sources),
+            targets: Table::new(options.max_targets()),
             untracked: SourceStats::new(0),
             untracked_flows: 0,
             unattributed: 0,
             relays: HashSet::default(),
             interfaces: Interfaces::default(),
             hasher: foldhash::fast::FixedState::with_seed(0xf10f_5eed),
-            totals: BTreeMap::new(),
+            totals: Windows::default(),
             totals_dropped: 0,
             skipdata: BTreeMap::new(),
             latest_end: None,
@@ -562,51 +359,70 @@ impl Aggregator {
 
     /// Every tracked source address (IPv6 /64 roll-ups excluded), in address order.
     pub fn sources(&self) -> Vec<SourceView<'_>> {
-        self.views(|s| matches!(s, Source::Addr(_)))
+        self.views(false)
     }
 
     /// The IPv6 /64 roll-ups: every IPv6 source also counts for its /64.
     pub fn networks(&self) -> Vec<SourceView<'_>> {
-        self.views(|s| matches!(s, Source::Net64(_)))
+        self.views(true)
+    }
+
+    fn views(&self, net64: bool) -> Vec<SourceView<'_>> {
+        let mut by: BTreeMap<Source, SourceView<'_>> = BTreeMap::new();
+        for (key, stats) in self.sources.iter().filter(|(k, _)| k.net64 == net64) {
+            let source = key.source();
+            let view = by.entry(source).or_insert(SourceView {
+                source,
+                by_vantage: [None; Vantage::ALL.len()],
+            });
+            view.by_vantage[key.vantage.index()] = Some(stats);
+        }
+        by.into_values().collect()
     }
 
     /// One tracked source.
     pub fn source(&self, source: Source) -> Option<SourceView<'_>> {
-        let by_vantage = Vantage::ALL.map(|v| self.sources.get(&(source, v)));
+        let (addr, net64) = match source {
+            Source::Addr(ip) => (Addr::from(ip), false),
+            Source::Net64(net) => (Addr::from(IpAddr::V6(net)).net64(), true),
+        };
+        let by_vantage = Vantage::ALL.map(|vantage| {
+            self.sources.get(&Key {
+                addr,
+                net64,
+                vantage,
+            })
+        });
         by_vantage
             .iter()
             .any(Option::is_some)
             .then_some(SourceView { source, by_vantage })
     }
 
-    fn views(&self, keep: impl Fn(&Source) -> bool) -> Vec<SourceView<'_>> {
-        let mut by: BTreeMap<Source, SourceView<'_>> = BTreeMap::new();
-        for ((source, vantage), stats) in self.sources.iter().filter(|((s, _), _)| keep(s)) {
-            let view = by.entry(*source).or_insert(SourceView {
-                source: *source,
-                by_vantage: [None; 4],
-            });
-            view.by_vantage[vantage.index()] = Some(stats);
-        }
-        by.into_values().collect()
-    }
-
     /// Every tracked target, in address order.
     pub fn targets(&self) -> Vec<TargetView<'_>> {
         let mut by: BTreeMap<IpAddr, TargetView<'_>> = BTreeMap::new();
-        for ((address, vantage), stats) in self.targets.iter() {
-            let view = by.entry(*address).or_insert(TargetView {
-                address: *address,
-                by_vantage: [None; 4],
+        for (key, stats) in self.targets.iter() {
+            let address = key.addr.ip();
+            let view = by.entry(address).or_insert(TargetView {
+                address,
+                by_vantage: [None; Vantage::ALL.len()],
             });
-            view.by_vantage[vantage.index()] = Some(stats);
+            view.by_vantage[key.vantage.index()] = Some(stats);
         }
         by.into_values().collect()
     }
 
     /// One tracked target.
     pub fn target(&self, address: IpAddr) -> Option<TargetView<'_>> {
-        let by_vantage = Vantage::ALL.map(|v| self.targets.get(&(address, v)));
+        let addr = Addr::from(address);
+        let by_vantage = Vantage::ALL.map(|vantage| {
+            self.targets.get(&Key {
+                addr,
+                net64: false,
+                vantage,
+            })
+        });
         by_vantage
             .iter()
             .any(Option::is_some)
@@ -619,14 +435,17 @@ impl Aggregator {
     /// Whether the address relays other hosts' connections (a NAT gateway, load balancer or
     /// Transit Gateway interface, known from `pkt-srcaddr`/`pkt-dstaddr`).
     pub fn is_relay(&self, address: IpAddr) -> bool {
-        self.relays.contains(&address)
+        self.relays.contains(&Addr::from(address))
     }
 
     /// Whether the address has an interface in the log (it was seen from its own interface).
     pub fn is_local(&self, address: IpAddr) -> bool {
-        let source = Source::Addr(address);
-        self.sources.get(&(source, Vantage::Own)).is_some()
-            || self.targets.get(&(address, Vantage::Own)).is_some()
+        let key = Key {
+            addr: Addr::from(address),
+            net64: false,
+            vantage: Vantage::Own,
+        };
+        self.sources.get(&key).is_some() || self.targets.get(&key).is_some()
     }
 
     /// How many source addresses are tracked one by one.
@@ -669,9 +488,9 @@ impl Aggregator {
     }
 
     /// Every OK record per window (requests and replies, tracked or not, relay legs too), with
-    /// packets and bytes spread over the minutes each record covers.
-    pub fn window_totals(&self) -> &BTreeMap<i64, WindowTotals> {
-        &self.totals
+    /// packets and bytes spread over the minutes each record covers, in time order.
+    pub fn window_totals(&self) -> BTreeMap<i64, WindowTotals> {
+        self.totals.iter().map(|(start, t)| (start, *t)).collect()
     }
 
     /// OK records of minutes past [`MAX_TOTAL_WINDOWS`], left out of [`Self::window_totals`].
@@ -680,123 +499,147 @@ impl Aggregator {
     }
 
     /// Counts one request of `flow` for `initiator` (and its /64) and for its target.
+    #[inline]
     fn request(
         &mut self,
         flow: &Flow,
-        initiator: (IpAddr, Vantage),
-        target: Option<(IpAddr, Vantage)>,
+        initiator: (Addr, Vantage),
+        target: Option<(Addr, Vantage)>,
     ) {
         let weight = flow.weight();
-        let dst_target = Target {
-            address: target.map_or(NO_TARGET.address, |t| t.0),
-            port: flow.dst_port,
-            protocol: flow.protocol.unwrap_or(0),
+        let to = target.map(|t| t.0);
+        let (addr, vantage) = initiator;
+        let key = Key {
+            addr,
+            net64: false,
+            vantage,
         };
-        let mut keys = [Some((Source::Addr(initiator.0), initiator.1)), None];
-        if let IpAddr::V6(v6) = initiator.0 {
-            keys[1] = Some((Source::net64(v6), initiator.1));
-        }
-        for (n, key) in keys.into_iter().flatten().enumerate() {
-            let untracked = &mut self.untracked;
-            let untracked_flows = &mut self.untracked_flows;
-            let slot = self.sources.slot(key, weight, SourceStats::new, |_, old| {
-                *untracked_flows += old
-                    .windows
-                    .iter()
-                    .map(|(_, m)| u64::from(m.flows))
-                    .sum::<u64>();
-                untracked.merge_from(&old);
-            });
-            let stats = match slot {
-                Slot::Tracked(stats) => stats,
-                Slot::Untracked if n == 0 => {
-                    self.untracked_flows += 1;
-                    &mut self.untracked
-                }
-                Slot::Untracked => continue,
+        self.count_request(flow, key, weight, to, None, true);
+        if !addr.is_v4() {
+            let key = Key {
+                addr: addr.net64(),
+                net64: true,
+                vantage,
             };
-            let mut placed = true;
-            for i in 0..flow.spread.minutes {
-                let start = flow.spread.first + i as i64 * crate::minute::WINDOW_SECS;
-                match stats.windows.get_or_insert(start) {
-                    Some(m) => m.merge(&flow.request_part(i)),
-                    None => placed = false,
-                }
-            }
-            if !placed && n == 0 {
-                self.unattributed += 1;
-            }
-            let before = stats.weight;
-            stats.weight = stats.weight.saturating_add(weight);
-            stats.first_start = stats.first_start.min(flow.spread.start());
-            stats.last_end = stats.last_end.max(flow.spread.end());
-            if let Some(e) = stats.evidence_mut(before)
-                && target.is_some()
-            {
-                e.targets.add(dst_target, weight, 1);
-                e.addresses.add(dst_target.address, weight, 1);
-                e.ports.insert(flow.dst_port);
-                if n == 1 {
-                    e.members.add(&initiator.0);
-                }
-            }
+            self.count_request(flow, key, weight, to, Some(addr), false);
         }
-
-        let Some(target) = target else { return };
-        let slot = self
-            .targets
-            .slot(target, weight, TargetStats::new, |_, _| {});
-        if let Slot::Tracked(t) = slot {
+        let Some((addr, vantage)) = target else {
+            return;
+        };
+        let key = Key {
+            addr,
+            net64: false,
+            vantage,
+        };
+        if let Slot::Tracked(t) = self.targets.slot(key, weight, TargetStats::new, |_, _| {}) {
             for i in 0..flow.spread.minutes {
-                let start = flow.spread.first + i as i64 * crate::minute::WINDOW_SECS;
-                let m = flow.request_part(i);
-                let t_total = m.traffic();
-                if let Some(s) = t.windows.get_or_insert(start) {
-                    s.merge(&Served {
-                        flows: m.flows,
-                        connections: m.connections,
-                        half_open: m.half_open,
-                        udp_packets: m.udp.packets,
-                        icmp_packets: m.icmp.packets,
-                        packets: t_total.packets,
-                        bytes: t_total.bytes,
-                        udp_replied: 0,
-                    });
-                }
+                let Some(s) = t.windows.get_or_insert(flow.minute_start(i)) else {
+                    continue;
+                };
+                let mut m = Minute::default();
+                let traffic = flow.add_request(i, &mut m);
+                s.merge(&Served {
+                    flows: m.flows,
+                    connections: m.connections,
+                    half_open: m.half_open,
+                    udp_packets: m.udp.packets,
+                    icmp_packets: m.icmp.packets,
+                    packets: traffic.packets,
+                    bytes: traffic.bytes,
+                    udp_replied: 0,
+                });
             }
             t.weight = t.weight.saturating_add(weight);
-            t.sources.add(&initiator.0);
-            if t.top.is_none() && t.weight >= EVIDENCE_FROM {
-                t.top = Some(Box::new((TopK::new(initiator.0), TopK::new(0))));
+            if t.evidence.is_none() && t.weight >= EVIDENCE_FROM {
+                t.evidence = Some(Box::new(TargetEvidence::new()));
             }
-            if let Some(top) = t.top.as_deref_mut() {
-                top.0.add(initiator.0, weight, 1);
-                top.1.add(flow.dst_port, weight, 1);
+            // Who sent it matters for the shapes of a many-source flood (half-open attempts,
+            // UDP, ICMP), not for the completed connections of its clients.
+            let flood_shaped = flow.half_open || !matches!(flow.protocol, Some(TCP));
+            if flood_shaped && let Some(e) = t.evidence.as_deref_mut() {
+                e.add(initiator.0, flow.dst_port, weight);
             }
         }
     }
 
+    /// Counts a request for one source key (an address, or the /64 `member` belongs to);
+    /// `primary` marks the address itself, whose untracked and unplaced flows are counted.
+    #[inline]
+    fn count_request(
+        &mut self,
+        flow: &Flow,
+        key: Key,
+        weight: u64,
+        to: Option<Addr>,
+        member: Option<Addr>,
+        primary: bool,
+    ) {
+        let untracked = &mut self.untracked;
+        let untracked_flows = &mut self.untracked_flows;
+        let slot = self.sources.slot(key, weight, SourceStats::new, |_, old| {
+            *untracked_flows += flows_of(&old);
+            untracked.merge_from(&old);
+        });
+        let stats = match slot {
+            Slot::Tracked(stats) => stats,
+            Slot::Untracked if primary => {
+                self.untracked_flows += 1;
+                &mut self.untracked
+            }
+            Slot::Untracked => return,
+        };
+        let mut placed = true;
+        for i in 0..flow.spread.minutes {
+            match stats.windows.get_or_insert(flow.minute_start(i)) {
+                Some(m) => {
+                    flow.add_request(i, m);
+                }
+                None => placed = false,
+            }
+        }
+        if !placed && primary {
+            self.unattributed += 1;
+        }
+        stats.first_start = stats.first_start.min(flow.spread.start());
+        stats.last_end = stats.last_end.max(flow.spread.end());
+        if let Some(e) = stats.weigh(weight)
+            && let Some(to) = to
+        {
+            e.add(
+                to,
+                flow.dst_port,
+                flow.protocol.unwrap_or(0),
+                weight,
+                member,
+            );
+        }
+    }
+
     /// Counts a UDP reply for the client it went back to, and for the server that sent it.
-    fn udp_reply(&mut self, flow: &Flow, initiator: (IpAddr, Vantage), server: (IpAddr, Vantage)) {
+    fn udp_reply(&mut self, flow: &Flow, client: (Addr, Vantage), server: (Addr, Vantage)) {
+        let server = Key {
+            addr: server.0,
+            net64: false,
+            vantage: server.1,
+        };
         if let Slot::Tracked(t) = self.targets.slot(server, 1, TargetStats::new, |_, _| {}) {
             for i in 0..flow.spread.minutes {
-                let start = flow.spread.first + i as i64 * crate::minute::WINDOW_SECS;
-                if let Some(s) = t.windows.get_or_insert(start) {
+                if let Some(s) = t.windows.get_or_insert(flow.minute_start(i)) {
                     s.udp_replied = s
                         .udp_replied
                         .saturating_add(flow.spread.part(i, flow.packets));
                 }
             }
         }
-        let key = (Source::Addr(initiator.0), initiator.1);
+        let key = Key {
+            addr: client.0,
+            net64: false,
+            vantage: client.1,
+        };
         let untracked = &mut self.untracked;
         let untracked_flows = &mut self.untracked_flows;
         let slot = self.sources.slot(key, 1, SourceStats::new, |_, old| {
-            *untracked_flows += old
-                .windows
-                .iter()
-                .map(|(_, m)| u64::from(m.flows))
-                .sum::<u64>();
+            *untracked_flows += flows_of(&old);
             untracked.merge_from(&old);
         });
         let stats = match slot {
@@ -804,8 +647,7 @@ impl Aggregator {
             Slot::Untracked => &mut self.untracked,
         };
         for i in 0..flow.spread.minutes {
-            let start = flow.spread.first + i as i64 * crate::minute::WINDOW_SECS;
-            if let Some(m) = stats.windows.get_or_insert(start) {
+            if let Some(m) = stats.windows.get_or_insert(flow.minute_start(i)) {
                 m.udp_answered = m
                     .udp_answered
                     .saturating_add(flow.spread.part(i, flow.packets));
@@ -813,22 +655,26 @@ impl Aggregator {
         }
     }
 
+    #[inline]
     fn total(&mut self, flow: &Flow) {
         for i in 0..flow.spread.minutes {
-            let start = flow.spread.first + i as i64 * crate::minute::WINDOW_SECS;
-            if self.totals.len() >= MAX_TOTAL_WINDOWS && !self.totals.contains_key(&start) {
-                self.totals_dropped += u64::from(i == flow.flow_minute);
+            let here = i == flow.flow_minute;
+            let Some(t) = self
+                .totals
+                .get_or_insert_within(flow.minute_start(i), MAX_TOTAL_WINDOWS)
+            else {
+                self.totals_dropped += u64::from(here);
                 continue;
-            }
-            let t = self.totals.entry(start).or_default();
-            t.flows += u64::from(i == flow.flow_minute);
-            t.rejected += u64::from(i == flow.flow_minute && flow.reject);
-            t.packets = t.packets.saturating_add(flow.spread.part(i, flow.packets));
-            t.bytes = t.bytes.saturating_add(flow.spread.part(i, flow.bytes));
+            };
+            t.flows += u64::from(here);
+            t.rejected += u64::from(here && flow.reject);
+            let part = flow.part(i);
+            t.packets = t.packets.saturating_add(part.packets);
+            t.bytes = t.bytes.saturating_add(part.bytes);
         }
     }
 
-    fn mark_relay(&mut self, address: IpAddr) {
+    fn mark_relay(&mut self, address: Addr) {
         if self.relays.len() < MAX_RELAYS {
             self.relays.insert(address);
         }
@@ -884,7 +730,15 @@ impl RecordVisitor for Aggregator {
                 SkipReason::BadNumber,
             )
         };
-        let address = |index| optional(line, spans, index, token::address, SkipReason::BadAddress);
+        let address = |index| {
+            optional(
+                line,
+                spans,
+                index,
+                token::address_bits,
+                SkipReason::BadAddress,
+            )
+        };
 
         let status = match layout.status {
             Some(i) => {
@@ -898,8 +752,24 @@ impl RecordVisitor for Aggregator {
         let end = time(layout.end)?;
         let src = address(layout.src)?;
         let dst = address(layout.dst)?;
+        // The pkt- addresses usually repeat the interface's: compare the text before parsing.
+        let same = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (Some(a), Some(b)) => token::slice(line, spans[a]) == token::slice(line, spans[b]),
+            _ => false,
+        };
         let (pkt_src, pkt_dst) = match self.options.attribution {
-            Attribution::PktSrcAddr => (address(layout.pkt_src)?, address(layout.pkt_dst)?),
+            Attribution::PktSrcAddr => (
+                if same(layout.pkt_src, layout.src) {
+                    src
+                } else {
+                    address(layout.pkt_src)?
+                },
+                if same(layout.pkt_dst, layout.dst) {
+                    dst
+                } else {
+                    address(layout.pkt_dst)?
+                },
+            ),
             Attribution::SrcAddr => (None, None),
         };
         let action = optional(
@@ -937,27 +807,35 @@ impl RecordVisitor for Aggregator {
             return Ok(LogStatus::Ok);
         };
         let spread = Spread::new(t0, end.unwrap_or(t0));
-        // The record's one flow goes to a minute picked by a hash of what varies between the
-        // records of a flood: ports and the source's low bits.
-        let h = self.hasher.hash_one((src_port, dst_port, t0, packets));
-        let dst_port_value = dst_port.unwrap_or(0);
+        // A record's one flow goes to a minute picked by a hash of what varies between the
+        // records of a flood: ports and counts.
+        let flow_minute = if spread.minutes > 1 {
+            spread.flow_minute(self.hasher.hash_one((src_port, dst_port, t0, packets)))
+        } else {
+            0
+        };
+        let tcp = protocol == Some(TCP);
+        let mut parts = [Traffic::default(); MAX_MINUTES];
+        for (i, part) in parts.iter_mut().enumerate().take(spread.minutes) {
+            *part = Traffic {
+                packets: spread.part(i, packets),
+                bytes: spread.part(i, bytes),
+            };
+        }
         let flow = Flow {
             spread,
-            flow_minute: spread.flow_minute(h),
+            flow_minute,
+            parts,
             packets,
-            bytes,
             reject: action == Some(Action::Reject),
-            flags,
+            opens: tcp && classify::opens_connection(flags),
+            half_open: tcp && classify::is_half_open(flags, packets, bytes),
             protocol,
-            dst_port: dst_port_value,
+            dst_port: dst_port.unwrap_or(0),
         };
         self.latest_end = self.latest_end.max(Some(spread.end()));
         self.total(&flow);
 
-        let src = normalize(src);
-        let dst = dst.map(normalize);
-        let pkt_src = pkt_src.map(normalize);
-        let pkt_dst = pkt_dst.map(normalize);
         // A leg forwarded by a relay (NAT gateway, load balancer, Transit Gateway): `srcaddr`
         // or `dstaddr` is the relay's, the `pkt-` address the real end's.
         let forwarded_src = pkt_src.is_some_and(|p| p != src);
@@ -974,7 +852,7 @@ impl RecordVisitor for Aggregator {
             (None, None) => None,
         };
         let forwarded = forwarded_src || forwarded_dst;
-        // Seen from the end whose interface leaves (`Egress`) or receives (`Ingress`) it.
+        // Seen from the end whose interface sends (`Egress`) or receives (`Ingress`) it.
         let vantage = |side: Direction| match (forwarded, direction) {
             (true, Some(Direction::Egress)) => Vantage::ForwardedOut,
             (true, _) => Vantage::ForwardedIn,
@@ -1143,7 +1021,7 @@ mod tests {
         assert_eq!(nets.len(), 1);
         assert_eq!(nets[0].source.to_string(), "2001:db8:1:2::/64");
         assert_eq!(nets[0].summary().flows, 40);
-        let members = nets[0].evidence().unwrap().members.estimate();
+        let members = nets[0].evidence().unwrap().members().estimate();
         assert!((15..=40).contains(&members), "{members}");
     }
 

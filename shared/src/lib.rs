@@ -6,9 +6,11 @@
 //! findings ([`detect`]).
 //! The crate does no network I/O and depends on no AWS crate.
 
+mod addr;
 mod aggregate;
 mod classify;
 mod detect;
+mod evidence;
 mod field;
 mod format;
 mod minute;
@@ -20,16 +22,16 @@ mod source;
 mod table;
 mod time;
 mod token;
+mod view;
 
 pub use aggregate::{
-    AggregateOptions, Aggregator, Attribution, AttributionError, Evidence, MAX_TOTAL_WINDOWS,
-    PORTS_PER_SOURCE, PortSet, SourceStats, SourceSummary, SourceView, TOP_SOURCES, TOP_TARGETS,
-    Target, TargetStats, TargetView,
+    AggregateOptions, Aggregator, Attribution, AttributionError, MAX_TOTAL_WINDOWS,
 };
 pub use detect::{
     Bound, CidrError, DestinationCount, Detection, Finding, FloodRules, PortCount, Rate, Rule,
     Severity, Signal, SourceCount, TargetFinding, TargetShare, detect, parse_cidr,
 };
+pub use evidence::{Evidence, PORTS_PER_SOURCE, PortSet, TOP_SOURCES, TOP_TARGETS, Target};
 pub use field::{Field, FieldKind};
 pub use format::{Column, Format, FormatError};
 pub use ipnet::IpNet;
@@ -41,6 +43,7 @@ pub use scan::{
 };
 pub use sketch::{Distinct, Heavy, TopK};
 pub use skip::{SkipReason, SkipReport, SkipSample};
-pub use source::{Source, normalize};
+pub use source::Source;
 pub use table::MAX_WINDOWS_PER_SOURCE;
 pub use time::utc;
+pub use view::{SourceSummary, SourceView, TargetView};

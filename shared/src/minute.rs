@@ -58,20 +58,30 @@ impl Spread {
     }
 
     /// The part of `value` that falls in minute `i` (0-based); the parts add up to `value`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn part(&self, i: usize, value: u64) -> u64 {
         if self.minutes == 1 {
             return value;
         }
-        let through = |i: usize| -> u128 {
+        self.part_of_many(i, value)
+    }
+
+    #[inline(never)]
+    fn part_of_many(&self, i: usize, value: u64) -> u64 {
+        let through = |i: usize| -> u64 {
             // Seconds of the record before the end of minute i.
             let end_of = self.first + (i as i64 + 1) * WINDOW_SECS;
-            ((end_of - self.start).clamp(0, self.len)) as u128
+            ((end_of - self.start).clamp(0, self.len)) as u64
         };
-        let len = self.len as u128;
-        let v = u128::from(value);
-        let before = if i == 0 { 0 } else { v * through(i - 1) / len };
-        (v * through(i) / len - before) as u64
+        let len = self.len as u64;
+        // Spans are at most MAX_SPAN_SECS (< 2^10) seconds: 64-bit products are exact below
+        // 2^54, which covers any real count; larger ones take 128 bits.
+        let share = |seconds: u64| match value.checked_mul(seconds) {
+            Some(product) => product / len,
+            None => (u128::from(value) * u128::from(seconds) / u128::from(len)) as u64,
+        };
+        let before = if i == 0 { 0 } else { share(through(i - 1)) };
+        share(through(i)) - before
     }
 
     /// The minute (0-based) that holds the record's one flow, for a hash `h` of the record.

@@ -24,6 +24,8 @@ pub struct TopK<K, const N: usize> {
     error: [u64; N],
     flows: [u64; N],
     len: u8,
+    /// The slot the last key went to: streams repeat keys, so it is checked first.
+    last: u8,
 }
 
 /// One key of a [`TopK`] with what is known of it.
@@ -48,6 +50,7 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
             error: [0; N],
             flows: [0; N],
             len: 0,
+            last: 0,
         }
     }
 
@@ -55,9 +58,16 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
     #[inline]
     pub fn add(&mut self, key: K, weight: u64, flows: u64) {
         let len = usize::from(self.len);
-        if let Some(i) = self.keys[..len].iter().position(|k| *k == key) {
+        let last = usize::from(self.last);
+        let found = if last < len && self.keys[last] == key {
+            Some(last)
+        } else {
+            self.keys[..len].iter().position(|k| *k == key)
+        };
+        if let Some(i) = found {
             self.weight[i] = self.weight[i].saturating_add(weight);
             self.flows[i] = self.flows[i].saturating_add(flows);
+            self.last = i as u8;
             return;
         }
         if len < N {
@@ -65,6 +75,7 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
             self.weight[len] = weight;
             self.error[len] = 0;
             self.flows[len] = flows;
+            self.last = len as u8;
             self.len += 1;
             return;
         }
@@ -79,6 +90,7 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
         self.weight[i] = min.saturating_add(weight);
         self.error[i] = min;
         self.flows[i] = flows;
+        self.last = i as u8;
     }
 
     /// The kept keys, heaviest (by lower bound) first.

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
+
+use crate::addr::Addr;
 use serde::{Serialize, Serializer};
 
 /// An address, or an IPv6 /64 network standing for every address in it (one attacker rotating
@@ -34,11 +36,6 @@ impl Source {
             (Source::Net64(_), IpNet::V4(_)) => false,
         }
     }
-
-    /// The /64 an IPv6 address belongs to.
-    pub(crate) fn net64(ip: Ipv6Addr) -> Source {
-        Source::Net64(Ipv6Addr::from(u128::from(ip) & !((1u128 << 64) - 1)))
-    }
 }
 
 impl fmt::Display for Source {
@@ -53,15 +50,6 @@ impl fmt::Display for Source {
 impl Serialize for Source {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
-    }
-}
-
-/// An IPv4-mapped IPv6 address (`::ffff:203.0.113.7`) is the IPv4 address it maps.
-#[inline]
-pub fn normalize(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -129,27 +117,28 @@ const MAX_INTERFACES: usize = 100_000;
 #[derive(Debug, Default)]
 pub(crate) struct Interfaces {
     learnt: std::collections::HashMap<u64, [Learning; 2], foldhash::fast::RandomState>,
-    owners: std::collections::HashMap<IpAddr, u64, foldhash::fast::RandomState>,
+    owners: std::collections::HashMap<Addr, u64, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 enum Learning {
     #[default]
     Unknown,
-    Candidates(IpAddr, IpAddr),
-    Owner(IpAddr),
+    Candidates(Addr, Addr),
+    Owner(Addr),
 }
 
 impl Interfaces {
     /// The direction of a record captured at interface `id` (a hash of its `interface-id`).
     #[inline]
-    pub(crate) fn direction(&mut self, id: u64, src: IpAddr, dst: IpAddr) -> Option<Direction> {
+    pub(crate) fn direction(&mut self, id: u64, src: Addr, dst: Addr) -> Option<Direction> {
         if self.learnt.len() >= MAX_INTERFACES && !self.learnt.contains_key(&id) {
             return None;
         }
         let owners = &mut self.owners;
-        let slot = &mut self.learnt.entry(id).or_default()[usize::from(src.is_ipv6())];
-        let elsewhere = |a: IpAddr| owners.get(&a).is_some_and(|&other| other != id);
+        let slot = &mut self.learnt.entry(id).or_default()[usize::from(!src.is_v4())];
+        let elsewhere = |a: Addr| owners.get(&a).is_some_and(|&other| other != id);
+        let mut learnt = false;
         let owner = match *slot {
             Learning::Owner(owner) => owner,
             Learning::Unknown => {
@@ -161,10 +150,12 @@ impl Interfaces {
                 match (a_hit, b_hit) {
                     (true, false) => {
                         *slot = Learning::Owner(a);
+                        learnt = true;
                         a
                     }
                     (false, true) => {
                         *slot = Learning::Owner(b);
+                        learnt = true;
                         b
                     }
                     (false, false) => {
@@ -173,17 +164,19 @@ impl Interfaces {
                     }
                     (true, true) if elsewhere(a) && !elsewhere(b) => {
                         *slot = Learning::Owner(b);
+                        learnt = true;
                         b
                     }
                     (true, true) if elsewhere(b) && !elsewhere(a) => {
                         *slot = Learning::Owner(a);
+                        learnt = true;
                         a
                     }
                     (true, true) => return None,
                 }
             }
         };
-        if owners.len() < MAX_INTERFACES {
+        if learnt && owners.len() < MAX_INTERFACES {
             owners.entry(owner).or_insert(id);
         }
         if owner == src {
@@ -204,16 +197,13 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn mapped_ipv4_is_the_ipv4_address() {
-        assert_eq!(normalize(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
-        assert_eq!(normalize(ip("2001:db8::1")), ip("2001:db8::1"));
-        assert_eq!(normalize(ip("10.0.0.1")), ip("10.0.0.1"));
+    fn addr(s: &str) -> Addr {
+        Addr::from(ip(s))
     }
 
     #[test]
     fn a_net64_prints_and_matches_as_a_network() {
-        let s = Source::net64("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let s = Source::Net64("2001:db8:1:2::".parse().unwrap());
         assert_eq!(s.to_string(), "2001:db8:1:2::/64");
         assert!(s.is_in(&"2001:db8::/32".parse().unwrap()));
         assert!(!s.is_in(&"2001:db8:1:2:aaaa::/80".parse().unwrap()));
@@ -223,16 +213,16 @@ mod tests {
     #[test]
     fn an_interface_address_is_learnt_from_two_records() {
         let mut ifs = Interfaces::default();
-        let (me, a, b) = (ip("10.0.1.5"), ip("198.51.100.1"), ip("198.51.100.2"));
+        let (me, a, b) = (addr("10.0.1.5"), addr("198.51.100.1"), addr("198.51.100.2"));
         assert_eq!(ifs.direction(1, a, me), None);
         assert_eq!(ifs.direction(1, me, b), Some(Direction::Egress));
         assert_eq!(ifs.direction(1, a, me), Some(Direction::Ingress));
         // Another family on the same interface is learnt on its own.
-        let (me6, c) = (ip("2600:1f18::5"), ip("2a01:4f8::1"));
+        let (me6, c) = (addr("2600:1f18::5"), addr("2a01:4f8::1"));
         assert_eq!(ifs.direction(1, c, me6), None);
         assert_eq!(ifs.direction(1, me6, c), None, "the same pair says nothing");
         assert_eq!(
-            ifs.direction(1, ip("2a01:4f8::2"), me6),
+            ifs.direction(1, addr("2a01:4f8::2"), me6),
             Some(Direction::Ingress)
         );
     }
@@ -240,7 +230,7 @@ mod tests {
     #[test]
     fn an_interface_with_one_peer_is_learnt_once_the_peer_owns_another() {
         let mut ifs = Interfaces::default();
-        let (web, api, other) = (ip("10.0.1.10"), ip("10.0.2.20"), ip("10.0.1.99"));
+        let (web, api, other) = (addr("10.0.1.10"), addr("10.0.2.20"), addr("10.0.1.99"));
         // Interface 1 (web) only talks to the API: ambiguous on its own.
         assert_eq!(ifs.direction(1, web, api), None);
         assert_eq!(ifs.direction(1, api, web), None);

@@ -7,8 +7,11 @@ use std::hash::Hash;
 use crate::minute::WINDOW_SECS;
 use crate::sketch::Admission;
 
-/// Minutes kept inline, searched without touching the values.
-const INLINE: usize = 8;
+/// Minute keys kept inline, searched without touching the values.
+const INLINE_KEYS: usize = 8;
+/// Values kept inline: most subjects of an object span a minute or two, and an inline value
+/// saves the cache miss of a second allocation on every record.
+const INLINE_VALUES: usize = 2;
 
 /// Minutes one subject may span. An AWS object spans some 5–20 minutes (a 5-minute file plus
 /// records of up to 10-minute capture windows); flows past the cap count as unattributed.
@@ -17,18 +20,22 @@ pub const MAX_WINDOWS_PER_SOURCE: usize = 60;
 /// Per-minute values of one subject, found by minute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Windows<T> {
-    inline: [u32; INLINE],
-    more: Vec<u32>,
-    values: Vec<T>,
-    last: u8,
+    keys: [u32; INLINE_KEYS],
+    more_keys: Vec<u32>,
+    values: [T; INLINE_VALUES],
+    more_values: Vec<T>,
+    len: u16,
+    last: u16,
 }
 
-impl<T> Default for Windows<T> {
+impl<T: Default + Copy> Default for Windows<T> {
     fn default() -> Self {
         Windows {
-            inline: [u32::MAX; INLINE],
-            more: Vec::new(),
-            values: Vec::new(),
+            keys: [u32::MAX; INLINE_KEYS],
+            more_keys: Vec::new(),
+            values: [T::default(); INLINE_VALUES],
+            more_values: Vec::new(),
+            len: 0,
             last: 0,
         }
     }
@@ -40,56 +47,82 @@ fn minute_number(start: i64) -> u32 {
     (start.div_euclid(WINDOW_SECS)).clamp(0, i64::from(u32::MAX - 1)) as u32
 }
 
-impl<T: Default> Windows<T> {
+impl<T: Default + Copy> Windows<T> {
     /// The values of the window starting at `start` (Unix seconds, a multiple of 60), created
     /// empty if needed; `None` when the subject already spans [`MAX_WINDOWS_PER_SOURCE`].
     #[inline]
     pub(crate) fn get_or_insert(&mut self, start: i64) -> Option<&mut T> {
+        self.get_or_insert_within(start, MAX_WINDOWS_PER_SOURCE)
+    }
+
+    /// As [`Self::get_or_insert`], with at most `cap` windows.
+    #[inline]
+    pub(crate) fn get_or_insert_within(&mut self, start: i64, cap: usize) -> Option<&mut T> {
         let m = minute_number(start);
+        let len = usize::from(self.len);
         let last = usize::from(self.last);
-        if self.key(last) == Some(m) {
-            return Some(&mut self.values[last]);
-        }
-        let found = self.inline[..self.values.len().min(INLINE)]
-            .iter()
-            .position(|&k| k == m)
-            .or_else(|| self.more.iter().position(|&k| k == m).map(|i| i + INLINE));
-        let i = match found {
-            Some(i) => i,
-            None if self.values.len() >= MAX_WINDOWS_PER_SOURCE => return None,
-            None => {
-                let i = self.values.len();
-                if i < INLINE {
-                    self.inline[i] = m;
-                } else {
-                    self.more.push(m);
+        let i = if last < len && self.key(last) == m {
+            last
+        } else {
+            let found = self.keys[..len.min(INLINE_KEYS)]
+                .iter()
+                .position(|&k| k == m)
+                .or_else(|| {
+                    self.more_keys
+                        .iter()
+                        .position(|&k| k == m)
+                        .map(|i| i + INLINE_KEYS)
+                });
+            match found {
+                Some(i) => i,
+                None if len >= cap.min(usize::from(u16::MAX)) => return None,
+                None => {
+                    if len < INLINE_KEYS {
+                        self.keys[len] = m;
+                    } else {
+                        self.more_keys.push(m);
+                    }
+                    if len >= INLINE_VALUES {
+                        self.more_values.push(T::default());
+                    }
+                    self.len += 1;
+                    len
                 }
-                self.values.push(T::default());
-                i
             }
         };
-        self.last = i as u8;
-        Some(&mut self.values[i])
+        self.last = i as u16;
+        Some(self.value_mut(i))
+    }
+
+    #[inline]
+    fn value_mut(&mut self, i: usize) -> &mut T {
+        if i < INLINE_VALUES {
+            &mut self.values[i]
+        } else {
+            &mut self.more_values[i - INLINE_VALUES]
+        }
     }
 }
 
 impl<T> Windows<T> {
-    fn key(&self, i: usize) -> Option<u32> {
-        if i >= self.values.len() {
-            None
-        } else if i < INLINE {
-            Some(self.inline[i])
+    #[inline]
+    fn key(&self, i: usize) -> u32 {
+        if i < INLINE_KEYS {
+            self.keys[i]
         } else {
-            Some(self.more[i - INLINE])
+            self.more_keys[i - INLINE_KEYS]
         }
     }
 
     /// `(window start, values)` in order of first appearance.
     pub fn iter(&self) -> impl Iterator<Item = (i64, &T)> {
-        self.values.iter().enumerate().map(|(i, v)| {
-            let m = self.key(i).expect("every value has a key");
-            (i64::from(m) * WINDOW_SECS, v)
-        })
+        let len = usize::from(self.len);
+        self.values
+            .iter()
+            .take(len)
+            .chain(self.more_values.iter())
+            .enumerate()
+            .map(|(i, v)| (i64::from(self.key(i)) * WINDOW_SECS, v))
     }
 }
 
@@ -112,7 +145,15 @@ pub(crate) struct Table<K, V> {
     cap: usize,
     admission: Option<Box<Admission>>,
     cursor: usize,
+    /// The weight of the last entry sampled for eviction: a newcomer the filter has seen no
+    /// more of is refused without sampling again (entries only grow, so it is never too high
+    /// for long).
+    floor: u64,
+    refused: u32,
 }
+
+/// Refusals between two samples taken only to refresh the eviction floor.
+const RESAMPLE_EVERY: u32 = 64;
 
 /// What a [`Table`] lookup found.
 pub(crate) enum Slot<'a, V> {
@@ -130,6 +171,8 @@ impl<K: Copy + Eq + Hash, V: Weighted> Table<K, V> {
             cap,
             admission: None,
             cursor: 0,
+            floor: 0,
+            refused: 0,
         }
     }
 
@@ -153,12 +196,18 @@ impl<K: Copy + Eq + Hash, V: Weighted> Table<K, V> {
             return Slot::Untracked;
         }
         let seen = self.admission.get_or_insert_default().add(&key, weight);
+        self.refused = self.refused.wrapping_add(1);
+        // Sampling again now and then lets the floor come down when the sample was unlucky.
+        if seen <= self.floor && !self.refused.is_multiple_of(RESAMPLE_EVERY) {
+            return Slot::Untracked;
+        }
         let victim = (0..EVICTION_SAMPLE.min(self.entries.len()))
             .map(|j| (self.cursor + j) % self.entries.len())
             .min_by_key(|&i| self.entries[i].1.weight())
             .expect("the table is not empty");
         self.cursor = (victim + 1) % self.entries.len();
-        if seen <= self.entries[victim].1.weight() {
+        self.floor = self.entries[victim].1.weight();
+        if seen <= self.floor {
             return Slot::Untracked;
         }
         let (old_key, old) = self.entries.swap_remove(victim);

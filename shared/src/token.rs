@@ -127,6 +127,21 @@ pub(crate) fn unix_seconds(token: &[u8]) -> Option<i64> {
     Some(secs as i64)
 }
 
+/// Parses an IPv4 or IPv6 address into its 128-bit form (see [`crate::addr`]).
+#[inline]
+pub(crate) fn address_bits(token: &[u8]) -> Option<crate::addr::Addr> {
+    if let Some(v4) = ipv4(token) {
+        return Some(crate::addr::Addr::v4(v4.into()));
+    }
+    if token.len() > 45 || !token.contains(&b':') {
+        return None;
+    }
+    let text = std::str::from_utf8(token).ok()?;
+    text.parse::<Ipv6Addr>()
+        .ok()
+        .map(|a| crate::addr::Addr(a.into()))
+}
+
 /// Parses an IPv4 or IPv6 address (IPv4 through a fast path, IPv6 through the standard parser).
 #[inline]
 pub(crate) fn address(token: &[u8]) -> Option<IpAddr> {

@@ -151,7 +151,7 @@ pub fn traffic_datums(aggregator: &Aggregator, top_n: usize, at: i64) -> Traffic
         stale_windows: 0,
         future_windows: 0,
     };
-    for (&start, &totals) in aggregator.window_totals() {
+    for (start, totals) in aggregator.window_totals() {
         if start < oldest {
             out.stale_windows += 1;
             continue;

@@ -32,9 +32,11 @@ pub use finding::{
 };
 pub use rules::{CidrError, FloodRules, Rule, Severity, parse_cidr};
 
-use crate::aggregate::{Aggregator, Evidence, SourceView, TargetView};
+use crate::aggregate::Aggregator;
+use crate::evidence::Evidence;
 use crate::minute::{Minute, Served, WINDOW_SECS};
 use crate::source::Source;
+use crate::view::{SourceView, TargetView};
 
 /// Ports and destinations a finding lists.
 const TOP_EVIDENCE: usize = 5;
@@ -100,17 +102,24 @@ impl Concentration {
         };
         let share = |w: u64, error: u64| (w - error) as f64 / weight as f64;
         let address = e
-            .addresses
-            .heaviest()
+            .addresses()
             .first()
             .map(|h| (h.key, share(h.weight, h.error)));
-        let service = e.targets.heaviest().first().map(|h| TargetShare {
-            address: h.key.address,
-            port: h.key.port,
-            protocol: h.key.protocol,
-            share: share(h.weight, h.error),
-        });
-        let scanning = e.ports.saturated() && service.is_none_or(|s| s.share < 0.5);
+        let port = e
+            .top_ports()
+            .first()
+            .map(|h| (h.key, share(h.weight, h.error)));
+        // Addresses and ports are counted apart; the share of their pair is at least the sum of
+        // their shares less one (the Fréchet bound).
+        let service = address
+            .zip(port)
+            .map(|((address, a), (port, p))| TargetShare {
+                address,
+                port,
+                protocol: e.protocol(),
+                share: (a + p - 1.0).max(0.0),
+            });
+        let scanning = e.ports().saturated() && port.is_none_or(|(_, p)| p < 0.5);
         Concentration {
             address,
             service,
@@ -179,7 +188,7 @@ fn judge_source(
     let concentration = Concentration::of(evidence, view.evidence_weight());
     let windows = view.windows();
     let members = evidence
-        .map(|e| e.members.estimate())
+        .map(|e| e.members().estimate())
         .filter(|_| address.is_none());
     if let Some(members) = members {
         let flows: u64 = windows.iter().map(|(_, m)| u64::from(m.flows)).sum();
@@ -231,7 +240,7 @@ fn judge_source(
             s
         }),
     };
-    let ports = evidence.map(|e| e.ports);
+    let ports = evidence.map(|e| *e.ports());
     let (reason, not_a_busy_client) = explain::source(
         worst.verdict.rule,
         &worst.minute,
@@ -258,8 +267,7 @@ fn judge_source(
         top_ports: evidence.map(top_ports).unwrap_or_default(),
         top_destinations: evidence
             .map(|e| {
-                e.addresses
-                    .heaviest()
+                e.addresses()
                     .iter()
                     .take(TOP_EVIDENCE)
                     .map(|h| DestinationCount {
@@ -724,15 +732,12 @@ fn skipdata_in(aggregator: &Aggregator, starts: impl Iterator<Item = i64>) -> u6
 
 /// The ports a source sent the most flows to.
 fn top_ports(e: &Evidence) -> Vec<PortCount> {
-    let mut by_port: BTreeMap<u16, u64> = BTreeMap::new();
-    for h in e.targets.heaviest() {
-        *by_port.entry(h.key.port).or_default() += h.flows;
-    }
-    let mut ports: Vec<PortCount> = by_port
-        .into_iter()
-        .map(|(port, flows)| PortCount { port, flows })
-        .collect();
-    ports.sort_by(|a, b| b.flows.cmp(&a.flows).then(a.port.cmp(&b.port)));
-    ports.truncate(TOP_EVIDENCE);
-    ports
+    e.top_ports()
+        .iter()
+        .take(TOP_EVIDENCE)
+        .map(|h| PortCount {
+            port: h.key,
+            flows: h.flows,
+        })
+        .collect()
 }

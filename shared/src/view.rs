@@ -1,0 +1,178 @@
+//! Read-only views of the aggregation: one source or target over all its vantages.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::aggregate::{SourceStats, TargetStats};
+use crate::evidence::Evidence;
+use crate::minute::{Minute, Served};
+use crate::sketch::Heavy;
+use crate::source::{Source, Vantage};
+
+/// One source's totals, as `flowlogs analyze --json` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceSummary {
+    /// The source address (or IPv6 /64).
+    pub source: Source,
+    /// Request flow records.
+    pub flows: u64,
+    /// Request packets.
+    pub packets: u64,
+    /// Request bytes.
+    pub bytes: u64,
+    /// Rejected request flows.
+    pub rejected: u64,
+    /// TCP connections that never completed their handshake (the name is kept from when this
+    /// counted `tcp-flags` = 2 records).
+    pub syn_only: u64,
+    /// TCP connections opened.
+    pub connections: u64,
+    /// Request flows in the busiest one-minute window.
+    pub peak_flows_per_minute: u64,
+    /// Earliest flow start, Unix seconds.
+    pub first_start: i64,
+    /// Latest flow end, Unix seconds.
+    pub last_end: i64,
+    /// The source was tracked only once its traffic outweighed others' (the table was full):
+    /// the counts miss what it sent before and are lower bounds.
+    pub lower_bound: bool,
+}
+
+/// One source as seen from each vantage (its own interface, its peers', relays' legs): its
+/// figures per minute are those of the vantage that saw the most of it (each alone sees the
+/// whole of what it sends through it), never their sum.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceView<'a> {
+    /// The source.
+    pub source: Source,
+    pub(crate) by_vantage: [Option<&'a SourceStats>; Vantage::ALL.len()],
+}
+
+impl<'a> SourceView<'a> {
+    fn stats(&self) -> impl Iterator<Item = &'a SourceStats> {
+        self.by_vantage.into_iter().flatten()
+    }
+
+    /// The source's minutes in time order: for each, the vantage with more request flows.
+    pub fn windows(&self) -> Vec<(i64, Minute)> {
+        let mut by_start: BTreeMap<i64, Minute> = BTreeMap::new();
+        for stats in self.stats() {
+            for (start, m) in stats.windows.iter() {
+                let slot = by_start.entry(start).or_default();
+                if (m.flows, m.traffic().packets) > (slot.flows, slot.traffic().packets) {
+                    *slot = *m;
+                }
+            }
+        }
+        by_start.into_iter().collect()
+    }
+
+    /// The evidence of the vantage that saw the most of it.
+    pub fn evidence(&self) -> Option<&'a Evidence> {
+        self.stats()
+            .filter(|s| s.evidence.is_some())
+            .max_by_key(|s| s.weight)
+            .and_then(|s| s.evidence.as_deref())
+    }
+
+    /// The source's weight (packets + flows) since evidence started.
+    pub fn evidence_weight(&self) -> u64 {
+        self.stats()
+            .filter_map(|s| s.evidence.as_ref().map(|e| s.weight - e.since_weight))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether it was tracked only once the table was full (its counts are lower bounds).
+    pub fn lower_bound(&self) -> bool {
+        self.stats().any(|s| s.prior > 0)
+    }
+
+    /// Sums over its minutes.
+    pub fn summary(&self) -> SourceSummary {
+        let mut s = SourceSummary {
+            source: self.source,
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+            rejected: 0,
+            syn_only: 0,
+            connections: 0,
+            peak_flows_per_minute: 0,
+            first_start: self.stats().map(|s| s.first_start).min().unwrap_or(0),
+            last_end: self.stats().map(|s| s.last_end).max().unwrap_or(0),
+            lower_bound: self.lower_bound(),
+        };
+        for (_, m) in self.windows() {
+            let t = m.traffic();
+            s.flows += u64::from(m.flows);
+            s.packets = s.packets.saturating_add(t.packets);
+            s.bytes = s.bytes.saturating_add(t.bytes);
+            s.rejected += u64::from(m.rejected);
+            s.syn_only += u64::from(m.half_open);
+            s.connections += u64::from(m.connections);
+            s.peak_flows_per_minute = s.peak_flows_per_minute.max(u64::from(m.flows));
+        }
+        s
+    }
+}
+
+/// One address as a target, over its vantages (see [`SourceView`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TargetView<'a> {
+    /// The address.
+    pub address: IpAddr,
+    pub(crate) by_vantage: [Option<&'a TargetStats>; Vantage::ALL.len()],
+}
+
+impl<'a> TargetView<'a> {
+    fn stats(&self) -> impl Iterator<Item = &'a TargetStats> {
+        self.by_vantage.into_iter().flatten()
+    }
+
+    /// What it received per minute, in time order (the vantage that saw more of each minute).
+    pub fn windows(&self) -> Vec<(i64, Served)> {
+        let mut by_start: BTreeMap<i64, Served> = BTreeMap::new();
+        for stats in self.stats() {
+            for (start, s) in stats.windows.iter() {
+                let slot = by_start.entry(start).or_default();
+                if (s.flows, s.packets) > (slot.flows, slot.packets) {
+                    *slot = *s;
+                }
+            }
+        }
+        by_start.into_iter().collect()
+    }
+
+    fn heaviest_evidence(&self) -> Option<&'a crate::evidence::TargetEvidence> {
+        self.stats()
+            .filter(|s| s.evidence.is_some())
+            .max_by_key(|s| s.weight)
+            .and_then(|s| s.evidence.as_deref())
+    }
+
+    /// Estimated distinct sources that sent it requests.
+    pub fn distinct_sources(&self) -> u64 {
+        self.stats()
+            .filter_map(|s| s.evidence.as_ref())
+            .map(|e| e.distinct.estimate())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Its heaviest sources (by packets + flows), with lower-bound weights.
+    pub fn top_sources(&self) -> Vec<Heavy<IpAddr>> {
+        self.heaviest_evidence()
+            .map(|e| e.heaviest_sources())
+            .unwrap_or_default()
+    }
+
+    /// Its most requested ports.
+    pub fn top_ports(&self) -> Vec<Heavy<u16>> {
+        self.heaviest_evidence()
+            .map(|e| e.ports.heaviest())
+            .unwrap_or_default()
+    }
+}
