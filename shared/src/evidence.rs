@@ -17,7 +17,7 @@ pub const TOP_SOURCES: usize = 8;
 
 /// The distinct destination ports of a source, exact up to [`PORTS_PER_SOURCE`]. Inline: no
 /// allocation, one cache line to search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortSet {
     ports: [u16; PORTS_PER_SOURCE],
     len: u8,
@@ -25,7 +25,8 @@ pub struct PortSet {
 }
 
 impl PortSet {
-    const EMPTY: PortSet = PortSet {
+    /// No port.
+    pub const EMPTY: PortSet = PortSet {
         ports: [0; PORTS_PER_SOURCE],
         len: 0,
         saturated: false,
@@ -51,6 +52,14 @@ impl PortSet {
         } else {
             self.saturated = true;
         }
+    }
+
+    /// Adds the other set's ports.
+    pub fn merge(&mut self, other: &PortSet) {
+        for &port in &other.ports[..usize::from(other.len)] {
+            self.insert(port);
+        }
+        self.saturated |= other.saturated;
     }
 
     /// Distinct ports seen (a lower bound when [`PortSet::saturated`]).

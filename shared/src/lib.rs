@@ -19,6 +19,7 @@ mod scan;
 mod sketch;
 mod skip;
 mod source;
+mod summary;
 mod table;
 mod time;
 mod token;
@@ -28,8 +29,9 @@ pub use aggregate::{
     AggregateOptions, Aggregator, Attribution, AttributionError, MAX_TOTAL_WINDOWS,
 };
 pub use detect::{
-    Bound, CidrError, DestinationCount, Detection, Finding, FloodRules, PortCount, Rate, Rule,
-    Severity, Signal, SourceCount, TargetFinding, TargetShare, detect, parse_cidr,
+    AsSummary, Bound, CidrError, DestinationCount, Detection, Finding, FlaggedMinute, FloodRules,
+    PortCount, Rate, Rule, Severity, Signal, SourceCount, TargetFinding, TargetShare, detect,
+    parse_cidr,
 };
 pub use evidence::{Evidence, PORTS_PER_SOURCE, PortSet, TOP_SOURCES, TOP_TARGETS, Target};
 pub use field::{Field, FieldKind};
@@ -43,7 +45,8 @@ pub use scan::{
 };
 pub use sketch::{Distinct, Heavy, TopK};
 pub use skip::{SkipReason, SkipReport, SkipSample};
-pub use source::Source;
+pub use source::{Source, SourceError};
+pub use summary::{Floor, SourceEvidence, SourcePart, Summary, TargetEvidence, TargetPart};
 pub use table::MAX_WINDOWS_PER_SOURCE;
 pub use time::utc;
 pub use view::{SourceSummary, SourceView, TargetView};

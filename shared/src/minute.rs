@@ -7,7 +7,7 @@
 //! flow) is placed in one of them, chosen by a hash of the record so that many records spread
 //! evenly. Totals stay exact integers.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Length of an aggregation window, in seconds.
 pub const WINDOW_SECS: i64 = 60;
@@ -96,7 +96,7 @@ impl Spread {
 }
 
 /// Packets and bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {
     /// Packets.
     pub packets: u64,
@@ -114,7 +114,7 @@ impl Traffic {
 
 /// What one source initiated in one minute: its requests (never the replies it sent as a
 /// server), and how much UDP came back to it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Minute {
     /// Request records.
     pub flows: u32,
@@ -161,7 +161,7 @@ impl Minute {
 }
 
 /// What one address received as a server (or as the target of a flood) in one minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Served {
     /// Request records addressed to it.
     pub flows: u32,

@@ -4,6 +4,8 @@
 
 use std::hash::{BuildHasher, Hash};
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A fixed hasher: sketches must give the same answer for the same input in every run.
 fn hash64<K: Hash>(key: &K) -> u64 {
     let h = foldhash::fast::FixedState::with_seed(0x5eed_f10f_1065_u64).hash_one(key);
@@ -29,7 +31,7 @@ pub struct TopK<K, const N: usize> {
 }
 
 /// One key of a [`TopK`] with what is known of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heavy<K> {
     /// The key.
     pub key: K,
@@ -123,6 +125,27 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
     }
 }
 
+impl<K: Copy + PartialEq> Heavy<K> {
+    /// The union of two lists of heavy keys (summaries of disjoint streams): weights of a key
+    /// in both add up; the `n` heaviest by lower bound are kept.
+    pub fn merge(a: &[Heavy<K>], b: &[Heavy<K>], n: usize) -> Vec<Heavy<K>> {
+        let mut all: Vec<Heavy<K>> = a.to_vec();
+        for h in b {
+            match all.iter_mut().find(|x| x.key == h.key) {
+                Some(x) => {
+                    x.weight = x.weight.saturating_add(h.weight);
+                    x.error = x.error.saturating_add(h.error);
+                    x.flows = x.flows.saturating_add(h.flows);
+                }
+                None => all.push(*h),
+            }
+        }
+        all.sort_by_key(|h| std::cmp::Reverse((h.weight - h.error, h.weight)));
+        all.truncate(n);
+        all
+    }
+}
+
 /// Registers of a [`Distinct`] sketch: 2^6, for a standard error of about 13%.
 const HLL_REGISTERS: usize = 64;
 
@@ -152,6 +175,13 @@ impl Distinct {
         }
     }
 
+    /// Adds every key the other sketch saw.
+    pub fn merge(&mut self, other: &Distinct) {
+        for (r, o) in self.registers.iter_mut().zip(other.registers) {
+            *r = (*r).max(o);
+        }
+    }
+
     /// The estimated number of distinct keys added.
     pub fn estimate(&self) -> u64 {
         let m = HLL_REGISTERS as f64;
@@ -168,6 +198,22 @@ impl Distinct {
             raw
         };
         estimate.round() as u64
+    }
+}
+
+impl Serialize for Distinct {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.registers.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Distinct {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Distinct, D::Error> {
+        let bytes = Vec::<u8>::deserialize(deserializer)?;
+        let registers: [u8; HLL_REGISTERS] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a distinct-count sketch has 64 registers"))?;
+        Ok(Distinct { registers })
     }
 }
 

@@ -53,13 +53,40 @@ impl Serialize for Source {
     }
 }
 
+/// Text that is neither an address nor an IPv6 `network/64`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address or an IPv6 /64")]
+pub struct SourceError(String);
+
+impl std::str::FromStr for Source {
+    type Err = SourceError;
+
+    fn from_str(text: &str) -> Result<Source, SourceError> {
+        let bad = || SourceError(text.into());
+        match text.strip_suffix("/64") {
+            Some(net) => net.parse().map(Source::Net64).map_err(|_| bad()),
+            None => text.parse().map(Source::Addr).map_err(|_| bad()),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Source, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Where a record was captured relative to the address it is counted for.
 ///
 /// A connection is logged at every interface it crosses: both ends inside the VPC, and the
 /// relays (NAT gateway, load balancer) between. Each vantage alone sees the whole of what an
 /// address sends through it, so an address is counted separately per vantage and its figures
 /// are the largest of them (see [`crate::SourceView`]), never their sum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Vantage {
     /// At the address's own interface.
     Own,

@@ -69,6 +69,17 @@ impl<'a> SourceView<'a> {
         by_start.into_iter().collect()
     }
 
+    /// Its minutes as each vantage saw them.
+    pub(crate) fn vantage_windows(&self) -> Vec<(Vantage, Vec<(i64, Minute)>)> {
+        Vantage::ALL
+            .into_iter()
+            .zip(self.by_vantage)
+            .filter_map(|(v, stats)| {
+                stats.map(|s| (v, s.windows.iter().map(|(t, m)| (t, *m)).collect()))
+            })
+            .collect()
+    }
+
     /// The evidence of the vantage that saw the most of it.
     pub fn evidence(&self) -> Option<&'a Evidence> {
         self.stats()
@@ -144,6 +155,22 @@ impl<'a> TargetView<'a> {
             }
         }
         by_start.into_iter().collect()
+    }
+
+    /// What it received as each vantage saw it.
+    pub(crate) fn vantage_windows(&self) -> Vec<(Vantage, Vec<(i64, Served)>)> {
+        Vantage::ALL
+            .into_iter()
+            .zip(self.by_vantage)
+            .filter_map(|(v, stats)| {
+                stats.map(|s| (v, s.windows.iter().map(|(t, m)| (t, *m)).collect()))
+            })
+            .collect()
+    }
+
+    /// The evidence of the vantage that saw the most of it.
+    pub(crate) fn target_evidence(&self) -> Option<&'a crate::evidence::TargetEvidence> {
+        self.heaviest_evidence()
     }
 
     fn heaviest_evidence(&self) -> Option<&'a crate::evidence::TargetEvidence> {

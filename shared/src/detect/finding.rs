@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::rules::{Rule, Severity};
 use crate::source::Source;
 
 /// A count that may be only a lower bound (a capped set, a source tracked late, an estimate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bound {
     /// The count.
     pub value: u64,
@@ -48,7 +48,7 @@ impl fmt::Display for Bound {
 }
 
 /// One measured figure, the threshold it was held against, and whether it fired.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
     /// The measured value.
     #[serde(serialize_with = "rounded")]
@@ -82,7 +82,7 @@ impl Signal {
 }
 
 /// The rates of the worst minute.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     /// Flow records per minute.
     pub flows_per_minute: u64,
@@ -99,7 +99,7 @@ pub struct Rate {
 }
 
 /// The destination a source sent the most to.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TargetShare {
     /// Destination address.
     pub address: IpAddr,
@@ -113,7 +113,7 @@ pub struct TargetShare {
 }
 
 /// A destination port and the flows the source sent to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortCount {
     /// Destination port.
     pub port: u16,
@@ -122,7 +122,7 @@ pub struct PortCount {
 }
 
 /// A destination address and the flows the source sent to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestinationCount {
     /// Destination address.
     pub address: IpAddr,
@@ -131,7 +131,7 @@ pub struct DestinationCount {
 }
 
 /// A source that flooded one target, as a target incident lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceCount {
     /// Source address.
     pub address: IpAddr,
@@ -141,8 +141,21 @@ pub struct SourceCount {
     pub weight: u64,
 }
 
+/// One flagged minute of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlaggedMinute {
+    /// Minute start, Unix seconds.
+    pub start: i64,
+    /// Flows in it (sent by a source, received by a target).
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
 /// A source whose traffic looks like a flood, with its worst window and the evidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The flooding source: an address, or an IPv6 /64 whose addresses each sent little.
     pub source: Source,
@@ -163,13 +176,15 @@ pub struct Finding {
     /// The target it sent the most to.
     pub target: Option<TargetShare>,
     /// The figures and thresholds of the worst window, by name.
-    pub signals: BTreeMap<&'static str, Signal>,
+    pub signals: BTreeMap<String, Signal>,
     /// What fired, in one sentence.
     pub reason: String,
     /// Why this is not a busy client, in one sentence.
     pub not_a_busy_client: String,
     /// How many one-minute windows of this source were flagged.
     pub windows_flagged: usize,
+    /// The flagged minutes with their figures, in time order.
+    pub flagged: Vec<FlaggedMinute>,
     /// Start of the first flagged window.
     pub first_start: i64,
     /// End of the last flagged window.
@@ -189,7 +204,7 @@ pub struct Finding {
 }
 
 /// A target under attack from many sources, with its heaviest sources.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetFinding {
     /// The attacked address.
     pub target: IpAddr,
@@ -214,13 +229,15 @@ pub struct TargetFinding {
     /// Sources with a finding of their own against it.
     pub flagged_sources: Vec<Source>,
     /// The figures and thresholds of the worst window, by name.
-    pub signals: BTreeMap<&'static str, Signal>,
+    pub signals: BTreeMap<String, Signal>,
     /// What fired, in one sentence.
     pub reason: String,
     /// Why this is not a popular server, in one sentence.
     pub not_a_busy_client: String,
     /// How many one-minute windows were flagged.
     pub windows_flagged: usize,
+    /// The flagged minutes with their figures, in time order.
+    pub flagged: Vec<FlaggedMinute>,
     /// Start of the first flagged window.
     pub first_start: i64,
     /// End of the last flagged window.
@@ -230,7 +247,7 @@ pub struct TargetFinding {
 }
 
 /// Everything the verdict found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// Flooding sources, the biggest first.
     pub floods: Vec<Finding>,

@@ -23,20 +23,20 @@ mod explain;
 mod finding;
 mod rules;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use finding::{
-    Bound, DestinationCount, Detection, Finding, PortCount, Rate, Signal, SourceCount,
-    TargetFinding, TargetShare,
+    Bound, DestinationCount, Detection, Finding, FlaggedMinute, PortCount, Rate, Signal,
+    SourceCount, TargetFinding, TargetShare,
 };
 pub use rules::{CidrError, FloodRules, Rule, Severity, parse_cidr};
 
 use crate::aggregate::Aggregator;
-use crate::evidence::Evidence;
 use crate::minute::{Minute, Served, WINDOW_SECS};
 use crate::source::Source;
-use crate::view::{SourceView, TargetView};
+use crate::summary::{Floor, SourceEvidence, SourcePart, Summary, TargetPart};
 
 /// Ports and destinations a finding lists.
 const TOP_EVIDENCE: usize = 5;
@@ -56,23 +56,43 @@ const ROTATING_FLOWS_PER_ADDRESS: f64 = 4.0;
 /// Per-target UDP and ICMP thresholds are this multiple of the per-source ones.
 const TARGET_PACKET_FACTOR: u64 = 5;
 
-/// Applies the rules to every tracked source and target.
-pub fn detect(aggregator: &Aggregator, rules: &FloodRules) -> Detection {
-    let mut floods: Vec<Finding> = aggregator
-        .sources()
+/// What the verdict can judge: a [`Summary`] (merged objects, from the shared state) or a whole
+/// [`Aggregator`] (everything it read).
+pub trait AsSummary {
+    /// The summary to judge.
+    fn as_summary(&self) -> Cow<'_, Summary>;
+}
+
+impl AsSummary for Summary {
+    fn as_summary(&self) -> Cow<'_, Summary> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsSummary for Aggregator {
+    fn as_summary(&self) -> Cow<'_, Summary> {
+        Cow::Owned(self.summary(&Floor::NONE))
+    }
+}
+
+/// Applies the rules to every source and target.
+pub fn detect(input: &impl AsSummary, rules: &FloodRules) -> Detection {
+    let summary = input.as_summary();
+    let summary = summary.as_ref();
+    let mut floods: Vec<Finding> = summary
+        .sources
         .iter()
-        .chain(aggregator.networks().iter())
-        .filter(|v| !rules.allowlist.iter().any(|n| v.source.is_in(n)))
-        .filter_map(|v| judge_source(aggregator, v, rules))
+        .filter(|(source, _)| !rules.allowlist.iter().any(|n| source.is_in(n)))
+        .filter_map(|(source, part)| judge_source(summary, *source, part, rules))
         .collect();
-    resolve_ping_pong(aggregator, &mut floods);
+    resolve_ping_pong(summary, &mut floods);
     drop_networks_explained_by_members(&mut floods);
     floods.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.source.cmp(&b.source)));
 
-    let mut targets: Vec<TargetFinding> = aggregator
-        .targets()
+    let mut targets: Vec<TargetFinding> = summary
+        .targets
         .iter()
-        .filter_map(|t| judge_target(aggregator, t, &floods, rules))
+        .filter_map(|(address, part)| judge_target(summary, *address, part, &floods, rules))
         .collect();
     for multi in multi_source(&floods, &targets) {
         targets.push(multi);
@@ -92,23 +112,20 @@ struct Concentration {
 }
 
 impl Concentration {
-    fn of(evidence: Option<&Evidence>, weight: u64) -> Concentration {
-        let Some(e) = evidence.filter(|_| weight > 0) else {
+    fn of(evidence: Option<&SourceEvidence>) -> Concentration {
+        let Some(e) = evidence.filter(|e| e.weight > 0) else {
             return Concentration {
                 address: None,
                 service: None,
                 scanning: false,
             };
         };
-        let share = |w: u64, error: u64| (w - error) as f64 / weight as f64;
+        let share = |w: u64, error: u64| ((w - error) as f64 / e.weight as f64).min(1.0);
         let address = e
-            .addresses()
+            .addresses
             .first()
             .map(|h| (h.key, share(h.weight, h.error)));
-        let port = e
-            .top_ports()
-            .first()
-            .map(|h| (h.key, share(h.weight, h.error)));
+        let port = e.ports.first().map(|h| (h.key, share(h.weight, h.error)));
         // Addresses and ports are counted apart; the share of their pair is at least the sum of
         // their shares less one (the Fréchet bound).
         let service = address
@@ -116,10 +133,11 @@ impl Concentration {
             .map(|((address, a), (port, p))| TargetShare {
                 address,
                 port,
-                protocol: e.protocol(),
+                protocol: e.protocol,
                 share: (a + p - 1.0).max(0.0),
             });
-        let scanning = e.ports().saturated() && port.is_none_or(|(_, p)| p < 0.5);
+        let scanning =
+            e.port_set.is_some_and(|p| p.saturated()) && port.is_none_or(|(_, p)| p < 0.5);
         Concentration {
             address,
             service,
@@ -141,7 +159,7 @@ impl Concentration {
 struct Verdict {
     rule: Rule,
     ratio: f64,
-    signals: BTreeMap<&'static str, Signal>,
+    signals: BTreeMap<String, Signal>,
 }
 
 impl Verdict {
@@ -153,7 +171,10 @@ impl Verdict {
         Verdict {
             rule,
             ratio: fired.value / fired.threshold,
-            signals: signals.into_iter().collect(),
+            signals: signals
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
         }
     }
 }
@@ -173,33 +194,36 @@ struct Flagged {
 }
 
 fn judge_source(
-    aggregator: &Aggregator,
-    view: &SourceView<'_>,
+    summary: &Summary,
+    source: Source,
+    part: &SourcePart,
     rules: &FloodRules,
 ) -> Option<Finding> {
-    let address = match view.source {
+    let address = match source {
         Source::Addr(ip) => Some(ip),
         Source::Net64(_) => None,
     };
-    if address.is_some_and(|ip| aggregator.is_relay(ip)) {
+    if address.is_some_and(|ip| summary.is_relay(ip)) {
         return None;
     }
-    let evidence = view.evidence();
-    let concentration = Concentration::of(evidence, view.evidence_weight());
-    let windows = view.windows();
+    let evidence = part.evidence();
+    let concentration = Concentration::of(evidence);
+    let windows = part.windows();
     let members = evidence
-        .map(|e| e.members().estimate())
+        .and_then(|e| e.members.as_ref())
+        .map(|m| m.estimate())
         .filter(|_| address.is_none());
-    if let Some(members) = members {
+    if address.is_none() {
         let flows: u64 = windows.iter().map(|(_, m)| u64::from(m.flows)).sum();
+        let members = members.unwrap_or(0);
         if members == 0 || flows as f64 / members as f64 > ROTATING_FLOWS_PER_ADDRESS {
             return None;
         }
     }
     // A host of the log calling another service is the application's own load.
-    let internal = address.is_some_and(|ip| aggregator.is_local(ip)) && !rules.internal_clients;
+    let internal = address.is_some_and(|ip| summary.is_local(ip)) && !rules.internal_clients;
     let served: BTreeMap<i64, Served> = address
-        .and_then(|ip| aggregator.target(ip))
+        .and_then(|ip| summary.targets.get(&ip))
         .map(|t| t.windows().into_iter().collect())
         .unwrap_or_default();
     let flagged: Vec<Flagged> = windows
@@ -220,7 +244,7 @@ fn judge_source(
             .total_cmp(&b.verdict.ratio)
             .then(b.start.cmp(&a.start))
     })?;
-    let skipdata = skipdata_in(aggregator, flagged.iter().map(|f| f.start));
+    let skipdata = skipdata_in(summary, flagged.iter().map(|f| f.start));
     let rate = rate_of(&worst.minute);
     let target = match worst.verdict.rule {
         Rule::ConnectionFlood | Rule::RequestFlood => concentration.service,
@@ -240,7 +264,7 @@ fn judge_source(
             s
         }),
     };
-    let ports = evidence.map(|e| *e.ports());
+    let ports = evidence.and_then(|e| e.port_set);
     let (reason, not_a_busy_client) = explain::source(
         worst.verdict.rule,
         &worst.minute,
@@ -249,7 +273,7 @@ fn judge_source(
         rules,
     );
     Some(Finding {
-        source: view.source,
+        source,
         rule: worst.verdict.rule,
         severity: severity(worst.verdict.ratio, rules),
         window_start: worst.start,
@@ -262,12 +286,24 @@ fn judge_source(
         reason,
         not_a_busy_client,
         windows_flagged: flagged.len(),
+        flagged: flagged
+            .iter()
+            .map(|f| {
+                let t = f.minute.traffic();
+                FlaggedMinute {
+                    start: f.start,
+                    flows: u64::from(f.minute.flows),
+                    packets: t.packets,
+                    bytes: t.bytes,
+                }
+            })
+            .collect(),
         first_start: flagged.first().map_or(worst.start, |f| f.start),
         last_end: flagged.last().map_or(worst.start, |f| f.start) + WINDOW_SECS,
         top_ports: evidence.map(top_ports).unwrap_or_default(),
         top_destinations: evidence
             .map(|e| {
-                e.addresses()
+                e.addresses
                     .iter()
                     .take(TOP_EVIDENCE)
                     .map(|h| DestinationCount {
@@ -286,7 +322,7 @@ fn judge_source(
         }),
         addresses: members.map(Bound::at_least),
         skipdata_records: skipdata,
-        lower_bound: view.lower_bound() || skipdata > 0,
+        lower_bound: part.lower_bound() || skipdata > 0,
     })
 }
 
@@ -411,7 +447,7 @@ fn judge_minute(
 
 /// An ICMP flood answered by its victim shows twice, once each way: keep the side that is not
 /// one of the log's own hosts (the attacker), or the heavier one.
-fn resolve_ping_pong(aggregator: &Aggregator, floods: &mut Vec<Finding>) {
+fn resolve_ping_pong(summary: &Summary, floods: &mut Vec<Finding>) {
     let icmp: Vec<(Source, IpAddr, u64)> = floods
         .iter()
         .filter(|f| f.rule == Rule::IcmpFlood)
@@ -422,8 +458,8 @@ fn resolve_ping_pong(aggregator: &Aggregator, floods: &mut Vec<Finding>) {
         .filter(|(source, target, packets)| {
             icmp.iter().any(|(s2, t2, p2)| {
                 *s2 == Source::Addr(*target) && Source::Addr(*t2) == *source && {
-                    let me_local = aggregator.is_local(source.address());
-                    let peer_local = aggregator.is_local(*target);
+                    let me_local = summary.is_local(source.address());
+                    let peer_local = summary.is_local(*target);
                     match (me_local, peer_local) {
                         (true, false) => true,
                         (false, true) => false,
@@ -463,21 +499,23 @@ fn drop_networks_explained_by_members(floods: &mut Vec<Finding>) {
 }
 
 fn judge_target(
-    aggregator: &Aggregator,
-    view: &TargetView<'_>,
+    summary: &Summary,
+    address: IpAddr,
+    part: &TargetPart,
     floods: &[Finding],
     rules: &FloodRules,
 ) -> Option<TargetFinding> {
-    let distinct = view.distinct_sources();
+    let evidence = part.evidence()?;
+    let distinct = evidence.distinct.estimate();
     if distinct < rules.min_sources {
         return None;
     }
-    let top_sources = view.top_sources();
+    let top_sources = &evidence.sources;
     // What sources already found flooding this target sent it: only the rest can be a
     // many-source flood.
-    let explained = explained_by_findings(aggregator, floods, view.address);
+    let explained = explained_by_findings(summary, floods, address);
     let distinct_signal = Signal::at_least(distinct as f64, rules.min_sources as f64);
-    let flagged: Vec<(i64, Served, Verdict)> = view
+    let flagged: Vec<(i64, Served, Verdict)> = part
         .windows()
         .into_iter()
         .filter_map(|(start, s)| {
@@ -543,11 +581,11 @@ fn judge_target(
         signals,
     } = verdict;
     let rate = served_rate(&served);
-    let port = view.top_ports().first().map(|h| h.key);
-    let skipdata = skipdata_in(aggregator, flagged.iter().map(|f| f.0));
+    let port = evidence.ports.first().map(|h| h.key);
+    let skipdata = skipdata_in(summary, flagged.iter().map(|f| f.0));
     let (reason, not_a_busy_client) = explain::target(rule, &served, &rate, distinct, rules);
     Some(TargetFinding {
-        target: view.address,
+        target: address,
         port,
         rule,
         severity: severity(ratio, rules),
@@ -565,11 +603,20 @@ fn judge_target(
                 weight: h.weight - h.error,
             })
             .collect(),
-        flagged_sources: flagged_against(floods, view.address),
+        flagged_sources: flagged_against(floods, address),
         signals,
         reason,
         not_a_busy_client,
         windows_flagged: flagged.len(),
+        flagged: flagged
+            .iter()
+            .map(|(start, s, _)| FlaggedMinute {
+                start: *start,
+                flows: u64::from(s.flows),
+                packets: s.packets,
+                bytes: s.bytes,
+            })
+            .collect(),
         first_start: flagged.first().map_or(start, |f| f.0),
         last_end: flagged.last().map_or(start, |f| f.0) + WINDOW_SECS,
         skipdata_records: skipdata,
@@ -585,7 +632,7 @@ struct Explained {
 }
 
 fn explained_by_findings(
-    aggregator: &Aggregator,
+    summary: &Summary,
     floods: &[Finding],
     target: IpAddr,
 ) -> BTreeMap<i64, Explained> {
@@ -594,10 +641,10 @@ fn explained_by_findings(
         let Some(t) = f.target.filter(|t| t.address == target) else {
             continue;
         };
-        let Some(view) = aggregator.source(f.source) else {
+        let Some(part) = summary.sources.get(&f.source) else {
             continue;
         };
-        for (start, m) in view.windows() {
+        for (start, m) in part.windows() {
             let e = by_start.entry(start).or_default();
             e.half_open += f64::from(m.half_open) * t.share;
             e.udp += m.udp.packets as f64 * t.share;
@@ -659,12 +706,27 @@ fn multi_source(floods: &[Finding], targets: &[TargetFinding]) -> Vec<TargetFind
                     .collect(),
                 flagged_sources: fs.iter().map(|f| f.source).collect(),
                 signals: BTreeMap::from([(
-                    "flooding_sources",
+                    "flooding_sources".to_owned(),
                     Signal::at_least(fs.len() as f64, 2.0),
                 )]),
                 reason,
                 not_a_busy_client,
                 windows_flagged: fs.iter().map(|f| f.windows_flagged).max().unwrap_or(1),
+                flagged: {
+                    let mut by_start: BTreeMap<i64, FlaggedMinute> = BTreeMap::new();
+                    for m in fs.iter().flat_map(|f| &f.flagged) {
+                        let e = by_start.entry(m.start).or_insert(FlaggedMinute {
+                            start: m.start,
+                            flows: 0,
+                            packets: 0,
+                            bytes: 0,
+                        });
+                        e.flows += m.flows;
+                        e.packets += m.packets;
+                        e.bytes += m.bytes;
+                    }
+                    by_start.into_values().collect()
+                },
                 first_start: fs
                     .iter()
                     .map(|f| f.first_start)
@@ -718,21 +780,15 @@ fn served_rate(s: &Served) -> Rate {
     }
 }
 
-fn skipdata_in(aggregator: &Aggregator, starts: impl Iterator<Item = i64>) -> u64 {
+fn skipdata_in(summary: &Summary, starts: impl Iterator<Item = i64>) -> u64 {
     starts
-        .map(|s| {
-            aggregator
-                .skipdata_by_window()
-                .get(&s)
-                .copied()
-                .unwrap_or(0)
-        })
+        .map(|s| summary.skipdata.get(&s).copied().unwrap_or(0))
         .sum()
 }
 
 /// The ports a source sent the most flows to.
-fn top_ports(e: &Evidence) -> Vec<PortCount> {
-    e.top_ports()
+fn top_ports(e: &SourceEvidence) -> Vec<PortCount> {
+    e.ports
         .iter()
         .take(TOP_EVIDENCE)
         .map(|h| PortCount {

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Thresholds of the flood verdict, per source (or per target) and minute.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,7 @@ impl Default for FloodRules {
 }
 
 /// How urgent a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     /// Over the threshold.
@@ -82,7 +82,7 @@ impl Severity {
 }
 
 /// The shape of a flood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// TCP connection attempts that never complete (SYN, maybe the attacker's own RST).

@@ -14,7 +14,10 @@
 //!
 //! The operating system picks the port (`-p 0`), and the harness reads the bound
 //! port back from the server's log, so parallel test binaries never race for a
-//! port. The server's stdout and stderr go to `<target dir>/moto-harness/*.log`.
+//! port. The server's stdout and stderr go to `<target dir>/moto-harness/*.log`, one file per
+//! server (named after the test executable, its process id and a sequence number: test runners
+//! such as nextest run many processes of one executable at once); a server's log is removed
+//! when it stops unless the test is panicking, so the logs left are those of failures.
 //!
 //! The server is wrapped in a tiny watchdog that exits as soon as its standard
 //! input closes, so it also goes away when the test process dies without running
@@ -312,6 +315,9 @@ impl Drop for MotoServer {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = fs::remove_file(&self.log_path);
+        }
     }
 }
 
@@ -448,8 +454,8 @@ fn resolve_moto_server() -> Result<PathBuf, String> {
     }
 }
 
-/// A fresh log file path under `<target dir>/moto-harness/`, named after the
-/// running executable so reruns overwrite instead of piling up.
+/// A log file path under `<target dir>/moto-harness/` no other server uses, even one started
+/// by another process of the same executable at the same moment.
 fn next_log_path() -> Result<PathBuf, Error> {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let dir = target_dir().join("moto-harness");
@@ -459,7 +465,30 @@ fn next_log_path() -> Result<PathBuf, Error> {
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| format!("pid{}", std::process::id()));
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    Ok(dir.join(format!("{exe_stem}-{seq}.log")))
+    if seq == 0 {
+        remove_stale_logs(&dir);
+    }
+    let pid = std::process::id();
+    Ok(dir.join(format!("{exe_stem}-{pid}-{seq}.log")))
+}
+
+/// Logs older than a day: those of servers held in `static`s, which never drop.
+fn remove_stale_logs(dir: &Path) {
+    const STALE: Duration = Duration::from_secs(24 * 3600);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Cargo's target directory: the ancestor of the running test binary holding
@@ -516,6 +545,9 @@ mod tests {
             200
         );
         moto.reset().unwrap();
+        let log = moto.log_path().to_path_buf();
+        let name = log.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.contains(&format!("-{}-", std::process::id())), "{name}");
         assert!(
             moto.aws_env()
                 .iter()
@@ -532,6 +564,7 @@ mod tests {
             .is_err(),
             "port {port} still accepts connections after drop"
         );
+        assert!(!log.exists(), "the log of a server that stopped cleanly is removed");
         if cfg!(target_os = "linux") {
             assert!(
                 !Path::new(&format!("/proc/{pid}")).exists(),

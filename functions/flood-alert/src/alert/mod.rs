@@ -92,7 +92,7 @@ impl Flood<'_> {
         }
     }
 
-    fn signals(&self) -> &std::collections::BTreeMap<&'static str, Signal> {
+    fn signals(&self) -> &std::collections::BTreeMap<String, Signal> {
         match self {
             Flood::Source(f) => &f.signals,
             Flood::Target(t) => &t.signals,
