@@ -547,7 +547,10 @@ mod tests {
         moto.reset().unwrap();
         let log = moto.log_path().to_path_buf();
         let name = log.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.contains(&format!("-{}-", std::process::id())), "{name}");
+        assert!(
+            name.contains(&format!("-{}-", std::process::id())),
+            "{name}"
+        );
         assert!(
             moto.aws_env()
                 .iter()
@@ -564,7 +567,10 @@ mod tests {
             .is_err(),
             "port {port} still accepts connections after drop"
         );
-        assert!(!log.exists(), "the log of a server that stopped cleanly is removed");
+        assert!(
+            !log.exists(),
+            "the log of a server that stopped cleanly is removed"
+        );
         if cfg!(target_os = "linux") {
             assert!(
                 !Path::new(&format!("/proc/{pid}")).exists(),
