@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::object::{ObjectError, ObjectSource, OpenedObject};
-use crate::state::{Created, Replaced, StateStore, StoreError, Stored, Version};
+use crate::state::{Created, Replaced, StateStore, StoreError, Stored, Version, split_name};
 
 /// A clock at a set time; clones share it.
 #[derive(Debug, Clone, Default)]
@@ -114,6 +114,18 @@ impl StateStore for MemoryStore {
             current.is_some_and(|c| &c.version == version)
         })?;
         Ok(written.map_or(Replaced::Conflict, Replaced::Replaced))
+    }
+
+    async fn list(&self, directory: &str) -> Result<Vec<(String, Stored)>, StoreError> {
+        let inner = self.0.lock().unwrap();
+        let mut found: Vec<(String, Stored)> = inner
+            .records
+            .iter()
+            .filter(|(name, _)| split_name(name).0 == directory)
+            .map(|(name, stored)| (name.clone(), stored.clone()))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
     }
 
     fn locate(&self, name: &str) -> String {
