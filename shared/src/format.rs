@@ -148,17 +148,22 @@ impl Format {
     }
 
     /// Parses a `${field}` format string given by a person (a command-line option, a
-    /// setting), refusing names that no flow-log version documents, with the nearest known one.
-    /// Header lines stay lenient ([`Format::from_header_line`]): a field AWS adds later is kept.
+    /// setting), refusing names that AWS documents for no flow log, with the nearest known one.
+    /// The fields only Transit Gateway flow logs have are accepted and kept as text. Header
+    /// lines stay lenient ([`Format::from_header_line`]): a field AWS adds later is kept.
     pub fn parse_strict(text: &str) -> Result<Format, FormatError> {
         let format: Format = text.parse()?;
         match format.columns.iter().find_map(|c| match c {
-            Column::Unknown(name) => Some(name),
-            Column::Known(_) => None,
+            Column::Unknown(name)
+                if !TRANSIT_GATEWAY_FIELDS.contains(&&*name.replace('_', "-")) =>
+            {
+                Some(name)
+            }
+            _ => None,
         }) {
             Some(name) => Err(FormatError::UnknownField {
                 name: name.to_string(),
-                nearest: nearest_field(name).name(),
+                nearest: nearest_field(name),
             }),
             None => Ok(format),
         }
@@ -198,14 +203,39 @@ impl fmt::Display for Format {
     }
 }
 
-/// The documented field whose name is the fewest single-character edits away from `name`
-/// (`_` read as `-`); ties go to the earlier field of the AWS table.
-fn nearest_field(name: &str) -> Field {
+/// The fields of Transit Gateway flow logs that VPC flow logs do not have (AWS documents both
+/// kinds of record; these are read as text).
+const TRANSIT_GATEWAY_FIELDS: &[&str] = &[
+    "resource-type",
+    "tgw-id",
+    "tgw-attachment-id",
+    "tgw-src-vpc-account-id",
+    "tgw-dst-vpc-account-id",
+    "tgw-src-vpc-id",
+    "tgw-dst-vpc-id",
+    "tgw-src-subnet-id",
+    "tgw-dst-subnet-id",
+    "tgw-src-eni",
+    "tgw-dst-eni",
+    "tgw-src-az-id",
+    "tgw-dst-az-id",
+    "tgw-pair-attachment-id",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
+];
+
+/// The documented field name (VPC or Transit Gateway) the fewest single-character edits away
+/// from `name` (`_` read as `-`); ties go to the earlier one of the AWS tables.
+fn nearest_field(name: &str) -> &'static str {
     let name = name.replace('_', "-");
-    *Field::ALL
+    Field::ALL
         .iter()
-        .min_by_key(|f| edit_distance(&name, f.name()))
-        .expect("the field table is not empty")
+        .map(|f| f.name())
+        .chain(TRANSIT_GATEWAY_FIELDS.iter().copied())
+        .min_by_key(|known| edit_distance(&name, known))
+        .expect("the field tables are not empty")
 }
 
 /// Levenshtein distance over bytes (field names are ASCII).
@@ -333,9 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn strict_parsing_accepts_transit_gateway_fields_as_text() {
+        let format =
+            Format::parse_strict("${version} ${resource-type} ${tgw_id} ${srcaddr}").unwrap();
+        assert_eq!(format.columns()[1], Column::Unknown("resource-type".into()));
+        assert_eq!(format.columns()[1].kind(), FieldKind::Text);
+        assert_eq!(format.position(Field::SrcAddr), Some(3));
+        assert!(matches!(
+            Format::parse_strict("${tgw-idd}"),
+            Err(FormatError::UnknownField {
+                nearest: "tgw-id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn the_nearest_field_reads_underscores_as_hyphens() {
-        assert_eq!(nearest_field("tcp_flag"), Field::TcpFlags);
-        assert_eq!(nearest_field("interfaceid"), Field::InterfaceId);
+        assert_eq!(nearest_field("tcp_flag"), "tcp-flags");
+        assert_eq!(nearest_field("interfaceid"), "interface-id");
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
