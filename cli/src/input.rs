@@ -2,7 +2,7 @@
 //! `s3://bucket/prefix/` (every object under it), read in order under one progress line.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 
 use crate::progress::{Progress, Show};
 use crate::s3::{Fetcher, Object, S3, S3Url};
@@ -109,7 +109,14 @@ pub fn for_each(
     let count = items.len();
     for (i, item) in items.iter().enumerate() {
         let (name, reader): (String, Result<Box<dyn Read + Send>, String>) = match item {
-            Item::Stdin => ("<stdin>".to_owned(), Ok(Box::new(io::stdin()))),
+            Item::Stdin => {
+                if io::stdin().is_terminal() {
+                    eprintln!(
+                        "flowlogs: reading records from standard input (Ctrl-D ends; name files or s3:// prefixes to read those)"
+                    );
+                }
+                ("<stdin>".to_owned(), Ok(Box::new(io::stdin())))
+            }
             Item::File { path, .. } => (path.clone(), open(path)),
             Item::S3(_) => {
                 let (object, body) = fetcher
