@@ -71,7 +71,11 @@ pub fn for_each(
             continue;
         }
         let Some(url) = S3Url::parse(&name) else {
-            let size = std::fs::metadata(&name).ok().map(|m| m.len());
+            // Pipes and devices have no size to show progress against.
+            let size = std::fs::metadata(&name)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
             items.push(Item::File { path: name, size });
             continue;
         };
