@@ -9,7 +9,9 @@ root=$PWD
 scripts/tools.sh moto cargo-lambda >/dev/null
 venv=$root/.tools/venv/bin
 export PATH="$venv:$PATH"
-work=$root/target/local-invoke   # never inside a crate folder: `cargo lambda watch` would rebuild
+# In cargo's target directory (wherever CARGO_TARGET_DIR puts it), never inside a crate folder:
+# `cargo lambda watch` would rebuild.
+work=$(scripts/cargo-bin.sh --target-dir)/local-invoke
 rm -rf "$work" && mkdir -p "$work"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done; }
@@ -25,10 +27,11 @@ wait_port() {
 }
 
 echo "== build (a compile error stops here rather than inside cargo lambda watch)"
-cargo build --quiet --locked -p flowlogs -p rate-metrics -p flood-alert
+cargo build --locked -p rate-metrics -p flood-alert
+flowlogs=$(scripts/cargo-bin.sh flowlogs)
 
 echo "== sample objects with recent timestamps (CloudWatch takes 14 days back at most)"
-START=$(( ($(date +%s) - 1800) / 60 * 60 )) OUT="$work/objects" FLOWLOGS=target/debug/flowlogs scripts/make-samples.sh
+START=$(( ($(date +%s) - 1800) / 60 * 60 )) OUT="$work/objects" FLOWLOGS=$flowlogs scripts/make-samples.sh
 
 echo "== moto server"
 moto_port=$(free_port)
