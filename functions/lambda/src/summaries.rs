@@ -41,6 +41,18 @@ struct StoredSummary {
     summary: Summary,
 }
 
+/// What the reader asks the detector once a summary is written: a verdict over minutes
+/// `[from, until)` (the detector widens it to everything still open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectRequest {
+    /// The summary's first minute.
+    pub from: i64,
+    /// The end of its last minute.
+    pub until: i64,
+    /// The object it came from, for logs.
+    pub object: String,
+}
+
 /// What writing an object's summary did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -50,6 +62,17 @@ pub enum Written {
     Created,
     /// It was already there (a redelivery, a concurrent read).
     Exists,
+}
+
+impl Written {
+    /// `empty`, `created`, `exists`: for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Written::Empty => "empty",
+            Written::Created => "created",
+            Written::Exists => "exists",
+        }
+    }
 }
 
 /// Summaries merged for a verdict.
@@ -76,17 +99,27 @@ impl<S: StateStore> SummaryLog<S> {
     }
 
     /// Writes `object`'s summary once: a summary larger than a record can be is cut to its
-    /// heaviest sources and targets.
-    pub async fn put(&self, object: &ObjectMeta, summary: Summary) -> Result<Written, StoreError> {
-        let Some((first, _)) = summary.minute_range() else {
-            return Ok(Written::Empty);
+    /// heaviest sources and targets. Also the request to send the detector, unless empty.
+    pub async fn put(
+        &self,
+        object: &ObjectMeta,
+        summary: Summary,
+    ) -> Result<(Written, Option<DetectRequest>), StoreError> {
+        let Some((first, last)) = summary.minute_range() else {
+            return Ok((Written::Empty, None));
+        };
+        let request = DetectRequest {
+            from: first,
+            until: last + flowlog_core::WINDOW_SECS,
+            object: object.url(),
         };
         let name = format!("{DIRECTORY}/{}/{}", bucket_of(first), object_id(object));
         let body = encode(object.url(), summary, MAX_BODY_BYTES);
-        Ok(match self.store.create(&name, body).await? {
+        let written = match self.store.create(&name, body).await? {
             Created::Created(_) => Written::Created,
             Created::Exists => Written::Exists,
-        })
+        };
+        Ok((written, Some(request)))
     }
 
     /// Every summary with minutes in `[from, until)`, merged and cut to those minutes.
@@ -224,26 +257,21 @@ mod tests {
     #[tokio::test]
     async fn an_object_version_is_written_once_and_summaries_merge_by_time() {
         let log = SummaryLog::new(MemoryStore::default());
-        assert_eq!(
-            log.put(&meta("a", "1"), summary(1, 30, 0)).await.unwrap(),
-            Written::Created
-        );
-        assert_eq!(
-            log.put(&meta("a", "1"), summary(1, 30, 0)).await.unwrap(),
-            Written::Exists
-        );
+        let put = async |key: &str, etag: &str, summary: Summary| {
+            log.put(&meta(key, etag), summary).await.unwrap()
+        };
+        let (written, request) = put("a", "1", summary(1, 30, 0)).await;
+        assert_eq!(written, Written::Created);
+        let request = request.unwrap();
+        assert_eq!((request.from, request.until), (T0, T0 + 60));
+        assert_eq!(request.object, "s3://logs/a");
+        assert_eq!(put("a", "1", summary(1, 30, 0)).await.0, Written::Exists);
         // Another version of the same key is another object.
+        assert_eq!(put("a", "2", summary(1, 30, 0)).await.0, Written::Created);
+        assert_eq!(put("b", "1", summary(1, 30, 20)).await.0, Written::Created);
         assert_eq!(
-            log.put(&meta("a", "2"), summary(1, 30, 0)).await.unwrap(),
-            Written::Created
-        );
-        assert_eq!(
-            log.put(&meta("b", "1"), summary(1, 30, 20)).await.unwrap(),
-            Written::Created
-        );
-        assert_eq!(
-            log.put(&meta("c", "1"), Summary::default()).await.unwrap(),
-            Written::Empty
+            put("c", "1", Summary::default()).await,
+            (Written::Empty, None)
         );
 
         let loaded = log.load(T0, T0 + 60).await.unwrap();

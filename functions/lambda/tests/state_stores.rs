@@ -2,9 +2,6 @@
 //! read, list one directory in name order. Run on the in-memory fake, and on S3 and DynamoDB
 //! served by a local moto server through the real SDK.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use flowlog_lambda::fakes::MemoryStore;
 use flowlog_lambda::{
     Created, DynamoStore, MAX_BODY_BYTES, Replaced, S3StateStore, StateStore, Stored,
@@ -88,34 +85,9 @@ async fn sdk(moto: &MotoServer) -> aws_config::SdkConfig {
         .await
 }
 
-/// A table shaped like the template's: `pk`/`sk` strings.
 async fn table(client: &aws_sdk_dynamodb::Client) -> String {
     let name = unique_name("state");
-    let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .unwrap();
+    flowlog_lambda::fakes::create_state_table(client, &name).await;
     name
 }
 
