@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs `make invoke` (scripts/invoke-local.sh) and checks what it printed: every event shape
-# answered, metrics read back from CloudWatch, exactly one alert for the flood.
+# answered, metrics read back from CloudWatch, the flood's lifecycle as exactly one STARTED and
+# one ENDED notice.
 # Its steps are printed as they start, with the seconds so far; on a terminal a status line on
 # standard error shows the latest output (cargo's build, cargo lambda watch), elsewhere a line
 # every 30 s: building and invoking take minutes and are never silent.
@@ -56,8 +57,13 @@ check "per-source metrics read back" '^  203\.0\.113\.7 +[0-9]+'
 # The flood object arrives three times (EventBridge, SQS, SNS): the ledger counts it once.
 check "redeliveries counted once" '^  203\.0\.113\.7 +6000 '
 check "self-telemetry read back" '^  Records +[1-9][0-9]*'
-check "exactly one alert" '^SNS alerts received: 1$'
-check "alert subject" '^  subject: +\[FLOOD\] 203\.0\.113\.7 .* syn-flood'
+check "exactly two notices" '^SNS notices received: 2$'
+check "STARTED subject" '^  STARTED +subject: +\[FLOOD STARTED\] 203\.0\.113\.7 .* syn-flood'
+check "ENDED subject" '^  ENDED +subject: +\[FLOOD ENDED after [0-9]+m\] 203\.0\.113\.7 '
+check "one incident" '^ +incident: +203\.0\.113\.7@[0-9]+ notice 2 '
+check "a verdict answered the detect queue" '^\{"batchItemFailures":\[\]\}$'
+check "the schedule's verdict" '"ended":1'
+
 if [ "$failed" -gt 0 ]; then echo "$out" | tail -80; fi
 echo "invoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -49,6 +49,16 @@ Examples:
 A source is judged by the requests it sends; the flood rules and their defaults are explained
 in the README's \"Flood rules\" section.";
 
+const REPLAY_HELP: &str = "\
+Examples:
+  flowlogs replay AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/0*/*.log.gz
+  flowlogs replay --half-open-per-minute 600 --quiet-seconds 300 s3://my-logs/AWSLogs/
+  flowlogs replay --output json last-week/*.log.gz | jq -r '.[] | [.stage, .subject] | @tsv'
+
+Each input is an object as S3 delivered it: it arrives --delay seconds after its last record,
+and a verdict runs at each arrival and every --every seconds, over what has arrived, as the
+alert function judges its state table. The notices are the ones it would have published.";
+
 const GENERATE_HELP: &str = "\
 Examples:
   flowlogs generate --records 1000000 --preset v5 --gzip 6 -o big.log.gz
@@ -115,6 +125,11 @@ pub enum Command {
     /// JSON.
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
+    /// Replay objects in time order through the alert function's incident lifecycle: the
+    /// STARTED, ONGOING and ENDED notices it would have sent (to tune thresholds before
+    /// deploying).
+    #[command(after_help = REPLAY_HELP)]
+    Replay(ReplayArgs),
     /// Write a deterministic synthetic flow-log object (for demos, tests and benchmarks).
     #[command(after_help = GENERATE_HELP)]
     Generate(GenerateArgs),
@@ -364,6 +379,47 @@ pub struct AnalyzeArgs {
     pub max_sources: u32,
     #[command(flatten)]
     pub rules: RuleArgs,
+}
+
+/// `flowlogs replay`.
+#[derive(Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// table (a timeline for people) or json (the notices' documents, as published).
+    #[arg(long, value_enum, default_value_t = AnalyzeOutput::Table)]
+    pub output: AnalyzeOutput,
+    /// Seconds from an object's last record to its arrival (S3 delivers about 10 minutes late).
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(i64).range(0..=86_400))]
+    pub delay: i64,
+    /// Seconds between scheduled verdicts (the function's schedule runs every 5 minutes).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(i64).range(60..=86_400))]
+    pub every: i64,
+    /// An ONGOING notice at most this often while a flood lasts.
+    #[arg(long, value_name = "SECS", default_value_t = flowlog_incidents::Policy::default().update_every_secs, value_parser = clap::value_parser!(i64).range(60..=86_400))]
+    pub update_every_seconds: i64,
+    /// A flood ends after this many seconds without a flagged minute...
+    #[arg(long, value_name = "SECS", default_value_t = flowlog_incidents::Policy::default().quiet_secs, value_parser = clap::value_parser!(i64).range(60..=86_400))]
+    pub quiet_seconds: i64,
+    /// ...counted once their data had time to arrive.
+    #[arg(long, value_name = "SECS", default_value_t = flowlog_incidents::Policy::default().settle_secs, value_parser = clap::value_parser!(i64).range(0..=7_200))]
+    pub settle_seconds: i64,
+    /// Count flows for pkt-srcaddr when the format has it, or always for srcaddr.
+    #[arg(long, default_value = "pkt-srcaddr", value_parser = parse_attribution)]
+    pub attribution: Attribution,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+impl ReplayArgs {
+    /// The lifecycle these flags set.
+    pub fn policy(&self) -> flowlog_incidents::Policy {
+        flowlog_incidents::Policy {
+            update_every_secs: self.update_every_seconds,
+            quiet_secs: self.quiet_seconds,
+            settle_secs: self.settle_seconds,
+        }
+    }
 }
 
 /// Thresholds of the flood rules, per source (or target) and minute; the README explains each

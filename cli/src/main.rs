@@ -8,6 +8,7 @@ mod generate_cmd;
 mod input;
 mod parse_cmd;
 mod progress;
+mod replay_cmd;
 mod s3;
 mod stats_cmd;
 mod text;
@@ -57,6 +58,7 @@ fn run(command: Command) -> Result<usize, Error> {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Stats(args) => stats_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Replay(args) => replay_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(&args).map(|()| 0),
         Command::Completions { shell } => {
             let mut out = Vec::new();

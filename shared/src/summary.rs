@@ -43,6 +43,16 @@ impl Floor {
     };
 
     /// `1 / divisor` of each threshold of `rules`.
+    /// How many parts a minute's traffic may be split into and still be found: the floor
+    /// the functions share objects' figures above (files of several flow logs, of two
+    /// deliveries, of shards past 75 MB).
+    pub const SHARED_DIVISOR: u64 = 10;
+
+    /// The floor of the shared state: a tenth ([`Floor::SHARED_DIVISOR`]) of each threshold.
+    pub fn shared(rules: &FloodRules) -> Floor {
+        Floor::of(rules, Floor::SHARED_DIVISOR)
+    }
+
     pub fn of(rules: &FloodRules, divisor: u64) -> Floor {
         let part = |threshold: u64| (threshold / divisor.max(1)).max(1);
         Floor {

@@ -148,8 +148,7 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> Detector<S, A> {
     /// Judges the live minutes (everything an open incident may still need, and the new
     /// minutes) and, when the new minutes are older than [`MAX_LIVE_SECS`], those as a backfill.
     pub async fn run(&self, run: Run) -> Result<Report, DetectError> {
-        let lookback = self.policy.lookback_secs();
-        let live_from = run.now - lookback;
+        let (live_from, live_until) = self.policy.live_window(run.now);
         let mut report = Report::default();
         if let Some((from, until)) = run.new_minutes
             && from < run.now - MAX_LIVE_SECS
@@ -164,20 +163,14 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> Detector<S, A> {
                     .await?,
             );
         }
+        // New minutes older than the live window (a late delivery) widen it, up to the backfill.
         let from = match run.new_minutes {
             Some((from, _)) => from.clamp(run.now - MAX_LIVE_SECS, live_from),
             None => live_from,
         };
         report.add(
             &self
-                .judge(
-                    &self.live,
-                    from,
-                    run.now + WINDOW_SECS,
-                    run.now,
-                    run.now,
-                    false,
-                )
+                .judge(&self.live, from, live_until, run.now, run.now, false)
                 .await?,
         );
         Ok(report)

@@ -100,7 +100,7 @@ fn object(eni: &str, first: i64, minutes: i64, per_minute: u32) -> String {
 async fn share(store: &MemoryStore, key: &str, etag: &str, text: &str) -> Written {
     let mut aggregator = Aggregator::new(AggregateOptions::default());
     scan(text.as_bytes(), &ScanOptions::default(), &mut aggregator).unwrap();
-    let summary = aggregator.summary(&Floor::of(&FloodRules::default(), 10));
+    let summary = aggregator.summary(&Floor::shared(&FloodRules::default()));
     let meta = ObjectMeta {
         bucket: "flow-logs".into(),
         key: key.into(),

@@ -15,7 +15,7 @@ use flowlog_lambda::{
 use serde_json::Value;
 
 use crate::cloudwatch::MetricsSink;
-use crate::config::{Config, FLOOR_DIVISOR};
+use crate::config::Config;
 use crate::detect_queue::{DetectQueue, SqsDetectQueue};
 use crate::ledger::{Ledger, LedgerError, Published};
 use crate::metrics::{self, BatchError};
@@ -181,7 +181,7 @@ where
         let scan = aggregate_object(&self.objects, object, &self.config.read, deadline).await?;
         let url = scan.meta.url();
         let aggregator = &scan.visitor;
-        let summary = aggregator.summary(&Floor::of(&self.config.rules, FLOOR_DIVISOR));
+        let summary = aggregator.summary(&Floor::shared(&self.config.rules));
         let shared = (summary.sources.len(), summary.targets.len());
         let (written, request) =
             self.summaries

@@ -16,16 +16,13 @@ pub struct Config {
     /// detector judges (`STATE_TABLE`, required).
     pub state_table: String,
     /// The flood thresholds: a source is shared with the detector when one of its minutes
-    /// reaches a tenth of one ([`FLOOR_DIVISOR`]). Same settings as `flood-alert`'s.
+    /// reaches a tenth of one ([`flowlog_core::Floor::shared`]). Same settings as
+    /// `flood-alert`'s.
     pub rules: FloodRules,
     /// The queue asking `flood-alert` for a verdict once a summary is written
     /// (`DETECT_QUEUE_URL`); without one the detector's schedule alone runs it.
     pub detect_queue_url: Option<String>,
 }
-
-/// A flood split over up to this many objects in one minute (files of several flow logs, of
-/// two deliveries, of shards past 75 MB) is still found: each part reaches the floor.
-pub const FLOOR_DIVISOR: u64 = 10;
 
 impl Config {
     /// Reads and validates the settings.

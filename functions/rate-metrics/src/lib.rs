@@ -16,4 +16,4 @@ pub mod ledger;
 pub mod metrics;
 
 pub use app::{App, Clients, ProcessError, SUMMARY_RETENTION_SECS};
-pub use config::{Config, FLOOR_DIVISOR};
+pub use config::Config;
