@@ -516,7 +516,7 @@ fn judge_target(
     }
     let top_sources = &evidence.sources;
     let found = flagged_against(floods, address);
-    let is_found = |ip: &IpAddr| found.iter().any(|s| *s == Source::Addr(*ip));
+    let is_found = |ip: &IpAddr| found.contains(&Source::Addr(*ip));
     let total: u64 = part.windows().iter().map(|(_, s)| u64::from(s.flows)).sum();
     let found_flows: u64 = top_sources
         .iter()
