@@ -187,4 +187,45 @@ mod tests {
             Err(DocumentError::Malformed(_))
         ));
     }
+
+    #[test]
+    fn a_flood_of_a_whole_day_keeps_its_notice_small() {
+        let mut detection = verdict(&[0]);
+        let flagged = detection.floods[0].flagged[0];
+        detection.floods[0].flagged = (0..1440)
+            .map(|m| flowlog_core::FlaggedMinute {
+                start: T0 + m * 60,
+                ..flagged
+            })
+            .collect();
+        let changes = plan(
+            &BTreeMap::new(),
+            &detection,
+            T0 + 90_000,
+            &Policy::default(),
+        );
+        let c = &changes[0];
+        assert_eq!(
+            c.after.totals().minutes,
+            1440,
+            "the incident counts every minute"
+        );
+        let doc = AlertDocument::new(&c.after, c.notice.as_ref().unwrap(), Origin::default());
+        match &doc.finding {
+            FloodFinding::Source(f) => {
+                assert_eq!(f.flagged.len(), crate::FLAGGED_IN_FINDING);
+                assert_eq!(
+                    f.flagged.last().unwrap().start,
+                    T0 + 1439 * 60,
+                    "the latest kept"
+                );
+            }
+            FloodFinding::Target(_) => panic!("a source finding"),
+        }
+        assert!(
+            doc.to_json().len() < 16 * 1024,
+            "{} bytes",
+            doc.to_json().len()
+        );
+    }
 }

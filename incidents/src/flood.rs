@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::incident::Kind;
 
+/// Flagged minutes a finding carries once kept in an incident (and so in its notices): the
+/// latest hour. The incident keeps every minute's figures itself, and notices stay far below
+/// SNS's 256 KiB however long a flood lasts.
+pub const FLAGGED_IN_FINDING: usize = 60;
+
 /// A flooding source, or a target flooded by many sources.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -71,6 +76,19 @@ impl FloodFinding {
             FloodFinding::Source(f) => &f.flagged,
             FloodFinding::Target(t) => &t.flagged,
         }
+    }
+
+    /// The same finding with only its latest [`FLAGGED_IN_FINDING`] flagged minutes (the
+    /// count of flagged windows stays whole).
+    pub fn trimmed(&self) -> FloodFinding {
+        let mut finding = self.clone();
+        let flagged = match &mut finding {
+            FloodFinding::Source(f) => &mut f.flagged,
+            FloodFinding::Target(t) => &mut t.flagged,
+        };
+        let excess = flagged.len().saturating_sub(FLAGGED_IN_FINDING);
+        flagged.drain(..excess);
+        finding
     }
 
     /// Every finding of a verdict, sources first.

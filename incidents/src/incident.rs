@@ -123,7 +123,7 @@ pub struct Incident {
     pub ended_at: Option<i64>,
     /// A notice claimed but not confirmed sent.
     pub pending: Option<Pending>,
-    /// The latest finding, for the notices' evidence.
+    /// The latest finding, for the notices' evidence ([`FloodFinding::trimmed`]).
     pub finding: FloodFinding,
 }
 
@@ -147,7 +147,7 @@ impl Incident {
             last_sent_active: i64::MIN,
             ended_at: None,
             pending: None,
-            finding: finding.clone(),
+            finding: finding.trimmed(),
         }
     }
 
@@ -198,7 +198,7 @@ impl Incident {
                 bits_per_second: rate.bits_per_second,
             };
         }
-        self.finding = finding.clone();
+        self.finding = finding.trimmed();
     }
 }
 

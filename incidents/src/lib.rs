@@ -22,7 +22,7 @@ mod plan;
 mod replay;
 
 pub use document::{AlertDocument, DOCUMENT_TYPE, DOCUMENT_VERSION, DocumentError, Origin};
-pub use flood::FloodFinding;
+pub use flood::{FLAGGED_IN_FINDING, FloodFinding};
 pub use incident::{Figures, Incident, Kind, Notice, Peak, Pending, Stage};
-pub use plan::{Change, Policy, plan};
+pub use plan::{Change, LIVE_SECS, Policy, plan};
 pub use replay::{Arrival, Sent, replay};

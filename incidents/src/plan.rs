@@ -7,6 +7,10 @@ use flowlog_core::{Detection, WINDOW_SECS};
 use crate::flood::FloodFinding;
 use crate::incident::{Incident, Notice, Stage};
 
+/// How far back the live verdict looks: minutes older than this are a backfill, judged on
+/// their own and announced as past floods.
+pub const LIVE_SECS: i64 = 6 * 3600;
+
 /// How incidents open, update and close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -35,10 +39,12 @@ impl Policy {
         self.settle_secs + self.quiet_secs + 2 * WINDOW_SECS
     }
 
-    /// The minutes a verdict at `now` judges: `[now - lookback, now + a minute)` (the minute
-    /// ahead takes in records stamped by a clock slightly ahead).
+    /// The minutes a verdict at `now` judges: the last [`LIVE_SECS`] (at least the lookback)
+    /// and a minute ahead (records stamped by a clock slightly ahead). Hours, not the lookback
+    /// alone: an object delivered late, or whose detect request was lost, is judged by the
+    /// next scheduled verdict all the same.
     pub fn live_window(&self, now: i64) -> (i64, i64) {
-        (now - self.lookback_secs(), now + WINDOW_SECS)
+        (now - LIVE_SECS.max(self.lookback_secs()), now + WINDOW_SECS)
     }
 }
 

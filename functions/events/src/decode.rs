@@ -27,26 +27,6 @@ pub struct ObjectRef {
     pub sequencer: Option<String>,
 }
 
-impl ObjectRef {
-    /// The account and region of a key in the AWS flow-log layout
-    /// (`…AWSLogs/<account>/vpcflowlogs/<region>/…`, or the Hive-style
-    /// `aws-account-id=<account>/aws-service=vpcflowlogs/aws-region=<region>`).
-    pub fn flow_log_origin(&self) -> Option<(String, String)> {
-        let parts: Vec<&str> = self.key.split('/').collect();
-        let at = parts.iter().position(|p| *p == "AWSLogs")?;
-        let value = |part: Option<&&str>, hive: &str| {
-            part.map(|p| p.strip_prefix(hive).unwrap_or(p).to_owned())
-        };
-        let account = value(parts.get(at + 1), "aws-account-id=")?;
-        let service = value(parts.get(at + 2), "aws-service=")?;
-        let region = value(parts.get(at + 3), "aws-region=")?;
-        (service == "vpcflowlogs"
-            && account.len() == 12
-            && account.bytes().all(|b| b.is_ascii_digit()))
-        .then_some((account, region))
-    }
-}
-
 /// One SQS message: its id and what its body named (or why it could not be read).
 #[derive(Debug)]
 pub struct SqsItem {
@@ -421,28 +401,6 @@ mod tests {
         let found = objects(decode(event).unwrap());
         assert_eq!(found[0].key, "AWSLogs/year=2025/a b+c.log.gz");
         assert_eq!((found[0].size, found[0].etag.as_deref()), (None, None));
-    }
-
-    #[test]
-    fn account_and_region_come_from_the_flow_log_key_layout() {
-        let mut object = objects(
-            decode(notification(&[
-                "p/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2025/01/01/x.log.gz",
-            ]))
-            .unwrap(),
-        )
-        .remove(0);
-        assert_eq!(
-            object.flow_log_origin(),
-            Some(("123456789012".into(), "eu-west-1".into()))
-        );
-        object.key = "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-2/year=2025/x".into();
-        assert_eq!(
-            object.flow_log_origin(),
-            Some(("123456789012".into(), "us-east-2".into()))
-        );
-        object.key = "somewhere/else.log.gz".into();
-        assert_eq!(object.flow_log_origin(), None);
     }
 
     #[test]

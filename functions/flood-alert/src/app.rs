@@ -11,7 +11,8 @@ use crate::trigger;
 
 /// How long an incident record is kept after its last write: an open incident is rewritten
 /// as it changes and ends within [`flowlog_incidents::Policy::lookback_secs`] of its last
-/// flagged minute; a day of ended ones keeps their minutes from starting another.
+/// flagged minute; a day of ended ones (longer than the live window) keeps their minutes
+/// from starting another.
 const INCIDENT_RETENTION_SECS: i64 = 86_400;
 
 /// The function: the detector on its store and sink, and a clock for runs the event does not
@@ -58,9 +59,9 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> App<S, A> {
     /// the invocation, and Lambda retries it.
     pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
         let trigger = trigger::decode(&payload)?;
-        let run = Run {
+        let run = &Run {
             now: trigger.now.unwrap_or_else(|| self.clock.now()),
-            new_minutes: trigger.new_minutes,
+            ranges: trigger.ranges.clone(),
         };
         let started = std::time::Instant::now();
         // Boxed: the verdict's future is deep enough to strain type layout otherwise.
@@ -72,8 +73,8 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> App<S, A> {
                 tracing::info!(
                     trigger = trigger.source,
                     now = run.now,
-                    new_from = run.new_minutes.map(|m| m.0),
-                    new_until = run.new_minutes.map(|m| m.1),
+                    requests = run.ranges.len(),
+                    earliest = run.ranges.iter().map(|r| r.0).min(),
                     objects = report.objects,
                     unreadable = report.unreadable,
                     floods = report.floods,

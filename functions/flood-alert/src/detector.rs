@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use flowlog_core::{Detection, FloodRules, WINDOW_SECS, detect};
 use flowlog_incidents::{
-    AlertDocument, Change, Incident, Notice, Origin, Pending, Policy, Stage, plan,
+    AlertDocument, Change, Incident, LIVE_SECS, Notice, Origin, Pending, Policy, Stage, plan,
 };
-use flowlog_lambda::{StateStore, StoreError, SummaryLog, Version};
+use flowlog_lambda::{SPAN_SECS, StateStore, StoreError, SummaryLog, Version};
 use serde::Serialize;
 
 use crate::alert::build_alert;
@@ -24,10 +24,6 @@ use crate::sns::{AlertSink, PublishError};
 /// A pending notice older than this is published again: a detector publishes and confirms
 /// within a few seconds, and a FIFO topic still deduplicates it (its window is 5 minutes).
 pub const PENDING_RETRY_SECS: i64 = 60;
-
-/// The live verdict looks back at most this far: older minutes are a backfill, judged on
-/// their own and announced as past floods.
-pub const MAX_LIVE_SECS: i64 = 6 * 3600;
 
 /// Confirmation writes tried before giving up (the notice is then published again later).
 const CONFIRM_ATTEMPTS: usize = 3;
@@ -96,13 +92,49 @@ impl Report {
     }
 }
 
+/// The accounts (or regions) a verdict judged the flow logs of: one, or a few joined by
+/// commas (at most five named, then how many more).
+fn named<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    let distinct: std::collections::BTreeSet<&str> = values.collect();
+    let shown: Vec<&str> = distinct.iter().take(5).copied().collect();
+    match distinct.len() {
+        0 => None,
+        n if n > shown.len() => Some(format!("{} and {} more", shown.join(","), n - shown.len())),
+        _ => Some(shown.join(",")),
+    }
+}
+
 /// What the detector is asked: now, and the minutes new data arrived for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     /// Wall time of the verdict (Unix seconds).
     pub now: i64,
-    /// The earliest and latest new minute, if the run was asked for some.
-    pub new_minutes: Option<(i64, i64)>,
+    /// The minutes of each request, `[from, until)`; those older than the live window are a
+    /// backfill.
+    pub ranges: Vec<(i64, i64)>,
+}
+
+impl Run {
+    /// The backfill's minutes: requests older than the live window, cut at its start, with
+    /// ranges that overlap or lie within a summary's span of each other merged.
+    fn backfill(&self) -> Vec<(i64, i64)> {
+        let live_from = self.now - LIVE_SECS;
+        let mut old: Vec<(i64, i64)> = self
+            .ranges
+            .iter()
+            .filter(|(from, until)| from < &live_from && from < until)
+            .map(|&(from, until)| (from, until.min(live_from)))
+            .collect();
+        old.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (from, until) in old {
+            match merged.last_mut() {
+                Some(last) if from <= last.1 + SPAN_SECS => last.1 = last.1.max(until),
+                _ => merged.push((from, until)),
+            }
+        }
+        merged
+    }
 }
 
 /// The detector: summaries and incidents in one store, a sink for notices.
@@ -126,7 +158,8 @@ pub struct Judging {
     pub policy: Policy,
     /// Whether the topic is FIFO.
     pub fifo: bool,
-    /// VPC, account and region named in notices (`detected_at` and `backfill` are set per run).
+    /// VPC, account and region named in notices when the flow logs' keys do not say
+    /// (`detected_at` and `backfill` are set per run).
     pub origin: Origin,
 }
 
@@ -145,38 +178,31 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> Detector<S, A> {
         }
     }
 
-    /// Judges the live minutes (everything an open incident may still need, and the new
-    /// minutes) and, when the new minutes are older than [`MAX_LIVE_SECS`], those as a backfill.
-    pub async fn run(&self, run: Run) -> Result<Report, DetectError> {
-        let (live_from, live_until) = self.policy.live_window(run.now);
+    /// Judges the live window ([`Policy::live_window`]) and, on their own, the minutes of
+    /// requests older than it (a backfill).
+    pub async fn run(&self, run: &Run) -> Result<Report, DetectError> {
         let mut report = Report::default();
-        if let Some((from, until)) = run.new_minutes
-            && from < run.now - MAX_LIVE_SECS
-        {
-            // Judged over its own minutes, at a time when all of them have settled and gone
-            // quiet: its incidents start and end in this run.
-            let until = until.min(run.now - MAX_LIVE_SECS);
+        for (from, until) in run.backfill() {
+            // Judged when all of its minutes have settled and gone quiet: its incidents start
+            // in the first pass and end in the second.
             let settled = until + self.policy.settle_secs + self.policy.quiet_secs + WINDOW_SECS;
             report.add(
                 &self
-                    .judge(&self.backfill, from, until, settled, run.now, true)
+                    .judge(&self.backfill, from, until, settled, run.now, 2)
                     .await?,
             );
         }
-        // New minutes older than the live window (a late delivery) widen it, up to the backfill.
-        let from = match run.new_minutes {
-            Some((from, _)) => from.clamp(run.now - MAX_LIVE_SECS, live_from),
-            None => live_from,
-        };
+        let (from, until) = self.policy.live_window(run.now);
         report.add(
             &self
-                .judge(&self.live, from, live_until, run.now, run.now, false)
+                .judge(&self.live, from, until, run.now, run.now, 1)
                 .await?,
         );
         Ok(report)
     }
 
-    /// One verdict over `[from, until)` planned at `plan_now`, notices stamped `now`.
+    /// One verdict over `[from, until)` planned at `plan_now` in `passes` passes (a backfill
+    /// takes two: open, then end), notices stamped `now`.
     async fn judge(
         &self,
         incidents: &IncidentStore<S>,
@@ -184,8 +210,9 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> Detector<S, A> {
         until: i64,
         plan_now: i64,
         now: i64,
-        backfill: bool,
+        passes: usize,
     ) -> Result<Report, DetectError> {
+        let backfill = passes > 1;
         let loaded = self.summaries.load(from, until).await?;
         let detection = detect(&loaded.summary, &self.rules);
         let mut report = Report {
@@ -195,17 +222,23 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> Detector<S, A> {
             targets: detection.targets.len(),
             ..Report::default()
         };
+        let accounts = named(loaded.origins.iter().map(|o| o.0.as_str()));
+        let regions = named(loaded.origins.iter().map(|o| o.1.as_str()));
         let origin = Origin {
             detected_at: now,
             backfill,
+            account_id: accounts.or(self.origin.account_id.clone()),
+            region: regions.or(self.origin.region.clone()),
             ..self.origin.clone()
         };
-        let mut known = incidents.load().await?;
-        self.settle_pending(incidents, &mut known, now, &origin, &mut report)
-            .await?;
-        for change in self.plan(&known, &detection, plan_now) {
-            self.apply(incidents, &known, change, now, &origin, &mut report)
+        for _ in 0..passes {
+            let mut known = incidents.load().await?;
+            self.settle_pending(incidents, &mut known, now, &origin, &mut report)
                 .await?;
+            for change in self.plan(&known, &detection, plan_now) {
+                self.apply(incidents, &known, change, now, &origin, &mut report)
+                    .await?;
+            }
         }
         Ok(report)
     }
@@ -351,5 +384,46 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> Detector<S, A> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_named_one_or_a_few() {
+        assert_eq!(named(["1", "1"].into_iter()), Some("1".into()));
+        assert_eq!(named(["2", "1"].into_iter()), Some("1,2".into()));
+        assert_eq!(
+            named(["1", "2", "3", "4", "5", "6", "7"].into_iter()),
+            Some("1,2,3,4,5 and 2 more".into())
+        );
+        assert_eq!(named(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn old_requests_are_merged_into_backfill_ranges_cut_at_the_live_window() {
+        let now = 100 * 86_400;
+        let live = now - LIVE_SECS;
+        let run = Run {
+            now,
+            ranges: vec![
+                (now - 600, now - 300),
+                (live - 7200, live - 6600),
+                (live - 6000, live - 5400),
+                (live - 86_400, live - 86_000),
+                (live - 60, live + 600),
+            ],
+        };
+        assert_eq!(
+            run.backfill(),
+            [
+                (live - 86_400, live - 86_000),
+                (live - 7200, live - 5400),
+                (live - 60, live)
+            ],
+            "live requests are the live verdict's; near ones merge, distant ones stay apart"
+        );
     }
 }

@@ -12,8 +12,8 @@ pub struct Trigger {
     pub source: &'static str,
     /// The verdict's wall time, when the event fixes it (the schedule, a direct invocation).
     pub now: Option<i64>,
-    /// The earliest and latest new minute asked about.
-    pub new_minutes: Option<(i64, i64)>,
+    /// The minutes each request asked about, `[from, until)`.
+    pub ranges: Vec<(i64, i64)>,
     /// SQS message ids, to report as failed if the verdict fails.
     pub message_ids: Vec<String>,
     /// Messages that were not detect requests (logged, not retried: they never will be).
@@ -39,7 +39,7 @@ pub fn decode(payload: &Value) -> Result<Trigger, TriggerError> {
         let mut trigger = Trigger {
             source: "detect-queue",
             now: None,
-            new_minutes: None,
+            ranges: Vec::new(),
             message_ids: Vec::new(),
             malformed: 0,
         };
@@ -52,7 +52,7 @@ pub fn decode(payload: &Value) -> Result<Trigger, TriggerError> {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             match serde_json::from_str::<DetectRequest>(body) {
-                Ok(r) => widen(&mut trigger.new_minutes, r.from, r.until),
+                Ok(r) => trigger.ranges.push((r.from, r.until)),
                 Err(e) => {
                     tracing::warn!(body = %truncated(body), error = %e, "not a detect request: dropped");
                     trigger.malformed += 1;
@@ -70,34 +70,27 @@ pub fn decode(payload: &Value) -> Result<Trigger, TriggerError> {
         return Ok(Trigger {
             source: "schedule",
             now: Some(now),
-            new_minutes: None,
+            ranges: Vec::new(),
             message_ids: Vec::new(),
             malformed: 0,
         });
     }
     if let Some(detect) = payload.get("detect") {
         let number = |k: &str| detect.get(k).and_then(Value::as_i64);
-        let new_minutes = match (number("from"), number("until")) {
-            (Some(from), Some(until)) => Some((from, until)),
-            (Some(from), None) => Some((from, from + flowlog_core::WINDOW_SECS)),
-            _ => None,
+        let ranges = match (number("from"), number("until")) {
+            (Some(from), Some(until)) => vec![(from, until)],
+            (Some(from), None) => vec![(from, from + flowlog_core::WINDOW_SECS)],
+            _ => Vec::new(),
         };
         return Ok(Trigger {
             source: "direct",
             now: number("now"),
-            new_minutes,
+            ranges,
             message_ids: Vec::new(),
             malformed: 0,
         });
     }
     Err(TriggerError::Unsupported(truncated(&payload.to_string())))
-}
-
-fn widen(range: &mut Option<(i64, i64)>, from: i64, until: i64) {
-    *range = Some(match *range {
-        Some((a, b)) => (a.min(from), b.max(until)),
-        None => (from, until),
-    });
 }
 
 fn truncated(text: &str) -> String {
@@ -119,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_queue_batch_asks_about_the_span_of_its_requests_and_drops_junk() {
+    fn a_queue_batch_asks_about_each_request_and_drops_junk() {
         let request = |from: i64, until: i64| {
             json!({"messageId": format!("m{from}"), "eventSource": "aws:sqs",
                 "body": json!({"from": from, "until": until, "object": "s3://b/k"}).to_string()})
@@ -127,7 +120,11 @@ mod tests {
         let batch = json!({"Records": [request(600, 720), request(120, 300),
             {"messageId": "bad", "eventSource": "aws:sqs", "body": "hello"}]});
         let t = decode(&batch).unwrap();
-        assert_eq!(t.new_minutes, Some((120, 720)));
+        assert_eq!(
+            t.ranges,
+            [(600, 720), (120, 300)],
+            "each request's own minutes"
+        );
         assert_eq!(t.message_ids, ["m600", "m120", "bad"]);
         assert_eq!((t.malformed, t.now), (1, None));
     }
@@ -137,10 +134,8 @@ mod tests {
         let event = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
             "source": "aws.events", "time": "2026-12-01T19:40:00Z", "detail": {}});
         let t = decode(&event).unwrap();
-        assert_eq!(
-            (t.source, t.now, t.new_minutes),
-            ("schedule", Some(1_796_154_000), None)
-        );
+        assert_eq!((t.source, t.now), ("schedule", Some(1_796_154_000)));
+        assert!(t.ranges.is_empty());
         let bad = json!({"detail-type": "Scheduled Event", "time": "yesterday"});
         assert_eq!(decode(&bad), Err(TriggerError::Time("yesterday".into())));
     }
@@ -148,7 +143,7 @@ mod tests {
     #[test]
     fn a_direct_invocation_may_set_now_and_the_minutes() {
         let t = decode(&json!({"detect": {"now": 1000, "from": 600}})).unwrap();
-        assert_eq!((t.now, t.new_minutes), (Some(1000), Some((600, 660))));
+        assert_eq!((t.now, t.ranges), (Some(1000), vec![(600, 660)]));
         assert_eq!(decode(&json!({"detect": {}})).unwrap().now, None);
     }
 

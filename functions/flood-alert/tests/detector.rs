@@ -307,15 +307,26 @@ async fn a_crash_between_the_claim_and_the_alert_is_healed_by_the_next_run() {
 }
 
 #[tokio::test]
-async fn a_flood_in_old_objects_is_reported_once_as_a_past_flood() {
+async fn a_flood_in_old_objects_is_reported_as_a_past_flood_started_and_ended_in_one_run() {
     let (store, inbox) = (MemoryStore::default(), Inbox::default());
     let now = T0 + 30 * 86_400;
     let clock = ManualClock::at(now);
     let app = app(&store, &inbox, &clock);
     share(&store, "old.log.gz", "1", &object("eni-a", T0, 3, 500)).await;
-    app.handle(detect_batch(T0, T0 + 180)).await.unwrap();
-    app.handle(detect_batch(T0, T0 + 180)).await.unwrap();
-    app.handle(schedule(now + 300)).await.unwrap();
+    // A live request in the same batch: each is judged over its own minutes.
+    share(
+        &store,
+        "new.log.gz",
+        "1",
+        &object("eni-a", now - 600, 1, 20),
+    )
+    .await;
+    let batch = json!({"Records": [
+        {"messageId": "old", "eventSource": "aws:sqs",
+         "body": json!({"from": T0, "until": T0 + 180, "object": "s3://flow-logs/old"}).to_string()},
+        {"messageId": "new", "eventSource": "aws:sqs",
+         "body": json!({"from": now - 600, "until": now - 540, "object": "s3://flow-logs/new"}).to_string()}]});
+    app.handle(batch.clone()).await.unwrap();
     let docs = inbox.documents();
     let stages: Vec<Stage> = docs.iter().map(|d| d.stage).collect();
     assert_eq!(
@@ -324,12 +335,54 @@ async fn a_flood_in_old_objects_is_reported_once_as_a_past_flood() {
         "started and over in one run"
     );
     assert!(docs.iter().all(|d| d.origin.backfill));
-    let alerts = inbox.alerts.lock().unwrap();
-    assert!(
-        alerts[0].subject.starts_with("[PAST FLOOD STARTED]"),
-        "{}",
-        alerts[0].subject
+    assert_eq!(docs[1].totals.minutes, 3);
+    {
+        let alerts = inbox.alerts.lock().unwrap();
+        assert!(
+            alerts[0].subject.starts_with("[PAST FLOOD STARTED]"),
+            "{}",
+            alerts[0].subject
+        );
+        assert!(
+            alerts[1].subject.starts_with("[PAST FLOOD ENDED after 3m]"),
+            "{}",
+            alerts[1].subject
+        );
+    }
+    // Redelivered, and the schedule: nothing more.
+    app.handle(batch).await.unwrap();
+    app.handle(schedule(now + 300)).await.unwrap();
+    assert_eq!(inbox.stages().len(), 2, "{:?}", inbox.stages());
+}
+
+#[tokio::test]
+async fn an_object_delivered_hours_late_whose_request_was_lost_is_judged_by_the_schedule() {
+    let (store, inbox) = (MemoryStore::default(), Inbox::default());
+    let now = T0 + 3 * 3600;
+    let clock = ManualClock::at(now);
+    let app = app(&store, &inbox, &clock);
+    // Its summary is written, its detect request never arrives.
+    share(&store, "late.log.gz", "1", &object("eni-a", T0, 2, 500)).await;
+    app.handle(schedule(now)).await.unwrap();
+    let docs = inbox.documents();
+    assert_eq!(docs.len(), 1, "{:?}", inbox.stages());
+    assert_eq!(
+        (docs[0].stage, docs[0].origin.backfill),
+        (Stage::Started, false)
     );
+}
+
+#[tokio::test]
+async fn notices_name_the_account_and_region_of_the_flow_logs_judged() {
+    let (store, inbox) = (MemoryStore::default(), Inbox::default());
+    let clock = ManualClock::at(T0 + 600);
+    let app = app(&store, &inbox, &clock);
+    let key = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2023/11/14/a.log.gz";
+    share(&store, key, "1", &object("eni-a", T0, 2, 500)).await;
+    app.handle(schedule(T0 + 600)).await.unwrap();
+    let doc = &inbox.documents()[0];
+    assert_eq!(doc.origin.account_id.as_deref(), Some("123456789012"));
+    assert_eq!(doc.origin.region.as_deref(), Some("eu-west-1"));
 }
 
 #[tokio::test]

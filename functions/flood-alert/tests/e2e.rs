@@ -116,10 +116,15 @@ impl Fixture {
     /// One flow log's file: `flood_flows` SYNs from the flooder spread over five minutes from
     /// the fixture's start, among ordinary traffic of its own seed.
     async fn put_object(&self, key: &str, seed: u64, flood_flows: u64) {
+        self.put_object_at(key, seed, flood_flows, self.start).await;
+    }
+
+    /// The same, from `start`.
+    async fn put_object_at(&self, key: &str, seed: u64, flood_flows: u64, start: i64) {
         let spec = Spec {
             records: 4_000 + flood_flows,
             seed,
-            start: self.start,
+            start,
             span_secs: 300,
             flood: Some(Flood {
                 source: FLOODER.parse().unwrap(),
@@ -280,7 +285,7 @@ async fn a_flood_split_over_two_flow_logs_starts_once_through_redelivery_and_a_r
     assert!(fx.drain().await.is_empty(), "half a flood is no flood");
 
     fx.read(b).await;
-    // Redelivered: the summary is there already; the request is sent again.
+    // Redelivered: the ledger knows the object is done; nothing is added or asked again.
     fx.read(b).await;
     let batch = fx.detect_batch().await;
     // Two detectors at once: the queue's batch and the schedule.
@@ -376,4 +381,89 @@ async fn ordinary_traffic_writes_no_summary_and_the_schedule_sends_nothing() {
         (Some(0), Some(0))
     );
     assert!(fx.drain().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_publish_is_retried_by_the_sdk_and_the_notice_arrives_once() {
+    let fx = Fixture::new().await;
+    let key = "AWSLogs/1/vpcflowlogs/us-east-1/throttled.log.gz";
+    fx.put_object(key, 5, 3_000).await;
+    fx.read(key).await;
+    let proxy = FaultProxy::start(
+        MotoServer::shared().endpoint(),
+        vec![Fault::query_error("Action=Publish", 2, 400, "Throttling")],
+    )
+    .unwrap();
+    let detector = fx.detector_through(&sdk_at(&proxy.endpoint()).await);
+    let response = detector.handle(fx.detect_batch().await).await.unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert_eq!(
+        proxy.injected(),
+        2,
+        "two throttled answers, then the publish"
+    );
+    let notices = fx.drain().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(document(&notices[0]).stage, Stage::Started);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_lettered_request_for_an_old_flood_redriven_to_the_detect_queue_reports_it_once() {
+    let fx = Fixture::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&fx.sdk);
+    let dead = sqs
+        .create_queue()
+        .queue_name(unique("detect-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // Eight hours ago: older than the live window, so only its request gets it judged.
+    let start = (now() - 8 * 3600) / 60 * 60;
+    let key = "AWSLogs/1/vpcflowlogs/us-east-1/old.log.gz";
+    fx.put_object_at(key, 6, 3_000, start).await;
+    fx.read(key).await;
+    // The request failed its retries and waits in the dead-letter queue.
+    let batch = fx.detect_batch().await;
+    let body = batch["Records"][0]["body"].as_str().unwrap().to_owned();
+    sqs.send_message()
+        .queue_url(&dead)
+        .message_body(&body)
+        .send()
+        .await
+        .unwrap();
+    fx.detector().handle(schedule(now())).await.unwrap();
+    assert!(
+        fx.drain().await.is_empty(),
+        "the schedule judges the live window only"
+    );
+    // The stack's RedriveCommand moves it back (moto has no StartMessageMoveTask: by hand).
+    let moved = sqs
+        .receive_message()
+        .queue_url(&dead)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    for m in moved.messages() {
+        sqs.send_message()
+            .queue_url(&fx.detect_queue)
+            .message_body(m.body().unwrap())
+            .send()
+            .await
+            .unwrap();
+        sqs.delete_message()
+            .queue_url(&dead)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    fx.detector().handle(fx.detect_batch().await).await.unwrap();
+    let notices = fx.drain().await;
+    let stages: Vec<Stage> = notices.iter().map(|n| document(n).stage).collect();
+    assert_eq!(stages, [Stage::Started, Stage::Ended], "{notices:#?}");
+    assert!(notices.iter().all(|n| document(n).origin.backfill));
+    assert_eq!(notices[0]["MessageAttributes"]["backfill"]["Value"], "true");
 }

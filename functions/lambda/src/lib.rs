@@ -29,4 +29,6 @@ pub use s3_objects::S3Objects;
 pub use s3_state::S3StateStore;
 pub use settings::{ReadSettings, SettingError, Settings, flood_rules, state_table};
 pub use state::{Created, Replaced, StateStore, StoreError, Stored, Version, split_name};
-pub use summaries::{BUCKET_SECS, DetectRequest, Loaded, SPAN_SECS, SummaryLog, Written};
+pub use summaries::{
+    BUCKET_SECS, DetectRequest, Loaded, SPAN_SECS, SummaryLog, Written, flow_log_origin,
+};

@@ -77,8 +77,8 @@ impl<'a> Settings<'a> {
     }
 }
 
-/// Which objects are read, and how they are read and aggregated: the settings both functions
-/// share.
+/// Which objects are read, and how they are read and aggregated: the settings of every
+/// function that reads flow logs.
 #[derive(Debug, Clone)]
 pub struct ReadSettings {
     /// The flow-log bucket and prefix; objects elsewhere are skipped unread.

@@ -1,5 +1,5 @@
 //! The state-store port: small named records written with compare-and-swap, so that concurrent
-//! invocations agree on who did what (publish leases and ledgers, alert cooldowns).
+//! invocations agree on who did what (publish leases and ledgers, shared summaries, incidents).
 //!
 //! Every record has an opaque [`Version`] that changes with each write. A backend needs two
 //! conditional writes: *create if absent* and *replace if still at version V*, and a listing of

@@ -38,7 +38,26 @@ const FORMAT: u32 = 1;
 struct StoredSummary {
     format: u32,
     object: String,
+    /// The account and region of the flow log, from its key.
+    #[serde(default)]
+    origin: Option<(String, String)>,
     summary: Summary,
+}
+
+/// The account and region of a key in the AWS flow-log layout
+/// (`…AWSLogs/<account>/vpcflowlogs/<region>/…`, or the Hive-style
+/// `aws-account-id=<account>/aws-service=vpcflowlogs/aws-region=<region>`).
+pub fn flow_log_origin(key: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let at = parts.iter().position(|p| *p == "AWSLogs")?;
+    let value = |part: Option<&&str>, hive: &str| {
+        part.map(|p| p.strip_prefix(hive).unwrap_or(p).to_owned())
+    };
+    let account = value(parts.get(at + 1), "aws-account-id=")?;
+    let service = value(parts.get(at + 2), "aws-service=")?;
+    let region = value(parts.get(at + 3), "aws-region=")?;
+    (service == "vpcflowlogs" && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then_some((account, region))
 }
 
 /// What the reader asks the detector once a summary is written: a verdict over minutes
@@ -84,6 +103,8 @@ pub struct Loaded {
     pub objects: usize,
     /// Summaries that could not be decoded (skipped, logged).
     pub unreadable: usize,
+    /// The accounts and regions of the flow logs merged (from their keys).
+    pub origins: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The summaries in a state store.
@@ -114,7 +135,12 @@ impl<S: StateStore> SummaryLog<S> {
             object: object.url(),
         };
         let name = format!("{DIRECTORY}/{}/{}", bucket_of(first), object_id(object));
-        let body = encode(object.url(), summary, MAX_BODY_BYTES);
+        let body = encode(
+            object.url(),
+            flow_log_origin(&object.key),
+            summary,
+            MAX_BODY_BYTES,
+        );
         let written = match self.store.create(&name, body).await? {
             Created::Created(_) => Written::Created,
             Created::Exists => Written::Exists,
@@ -132,6 +158,7 @@ impl<S: StateStore> SummaryLog<S> {
                     Ok(part) => {
                         loaded.summary.merge(&part.summary);
                         loaded.objects += 1;
+                        loaded.origins.extend(part.origin);
                     }
                     Err(reason) => {
                         tracing::warn!(summary = %self.store.locate(&name), reason, "unreadable summary skipped");
@@ -172,11 +199,17 @@ fn object_id(object: &ObjectMeta) -> String {
 }
 
 /// gzip of the JSON, halving the sources and targets kept until it fits `max_bytes`.
-fn encode(mut object: String, mut summary: Summary, max_bytes: usize) -> Vec<u8> {
+fn encode(
+    mut object: String,
+    origin: Option<(String, String)>,
+    mut summary: Summary,
+    max_bytes: usize,
+) -> Vec<u8> {
     loop {
         let stored = StoredSummary {
             format: FORMAT,
             object,
+            origin: origin.clone(),
             summary,
         };
         let json =
@@ -308,8 +341,8 @@ mod tests {
     fn a_summary_over_its_budget_keeps_its_heaviest_sources() {
         let big = summary(400, 3, 0);
         let (omitted, big_targets) = (big.omitted, big.targets.len());
-        let whole = encode("s3://logs/a".into(), big.clone(), usize::MAX);
-        let cut = encode("s3://logs/a".into(), big, whole.len() / 3);
+        let whole = encode("s3://logs/a".into(), None, big.clone(), usize::MAX);
+        let cut = encode("s3://logs/a".into(), None, big, whole.len() / 3);
         assert!(cut.len() <= whole.len() / 3);
         let decoded = decode(&cut).unwrap();
         assert!(decoded.summary.sources.len() < 400 && !decoded.summary.sources.is_empty());
@@ -326,5 +359,37 @@ mod tests {
         assert_ne!(object_id(&meta("k", "1")), object_id(&meta("k", "2")));
         assert_ne!(object_id(&meta("k1", "")), object_id(&meta("k", "1")));
         assert_eq!(object_id(&meta("k", "1")).len(), 32);
+    }
+
+    #[test]
+    fn account_and_region_come_from_the_flow_log_key_layout() {
+        let origin = |key: &str| flow_log_origin(key);
+        assert_eq!(
+            origin("p/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2025/01/01/x.log.gz"),
+            Some(("123456789012".into(), "eu-west-1".into()))
+        );
+        assert_eq!(
+            origin(
+                "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-2/year=2025/x"
+            ),
+            Some(("123456789012".into(), "us-east-2".into()))
+        );
+        assert_eq!(origin("somewhere/else.log.gz"), None);
+        assert_eq!(
+            origin("AWSLogs/12345/vpcflowlogs/us-east-1/x"),
+            None,
+            "not an account id"
+        );
+    }
+
+    #[tokio::test]
+    async fn loading_names_the_accounts_and_regions_merged() {
+        let log = SummaryLog::new(MemoryStore::default());
+        let key = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2025/01/01/x.log.gz";
+        log.put(&meta(key, "1"), summary(1, 30, 0)).await.unwrap();
+        let loaded = log.load(T0, T0 + 60).await.unwrap();
+        let want: std::collections::BTreeSet<_> =
+            [("123456789012".to_owned(), "eu-west-1".to_owned())].into();
+        assert_eq!(loaded.origins, want);
     }
 }

@@ -12,7 +12,8 @@
 //! Order per batch: publish, then mark. A crash between the two (a window of one request)
 //! publishes that batch again on the retry. For metrics we accept that rare duplicate rather
 //! than risk losing the batch: marking first would turn the same crash into silently missing
-//! traffic. Alerts choose the other way (see the flood-alert cooldown). Any failure releases
+//! traffic. Alerts choose the other way (flood-alert claims an incident's notice before it
+//! publishes, and a retry publishes a pending notice again under the same alert id). Any failure releases
 //! the lease, so the retry continues at once; after a crash the lease expires within
 //! [`LEASE_TTL_SECS`], before Lambda's first retry (about a minute later) arrives.
 

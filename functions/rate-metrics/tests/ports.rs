@@ -34,12 +34,15 @@ impl MetricsSink for &Recorder {
     }
 }
 
-/// Records every detect request.
+/// Records every detect request; refuses them all while `down`.
 #[derive(Default)]
-struct Requests(Mutex<Vec<DetectRequest>>);
+struct Requests(Mutex<Vec<DetectRequest>>, std::sync::atomic::AtomicBool);
 
 impl DetectQueue for &Requests {
     async fn send(&self, request: &DetectRequest) -> Result<(), String> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("SendMessage: AWS.SimpleQueueService.NonExistentQueue".into());
+        }
         self.0.lock().unwrap().push(request.clone());
         Ok(())
     }
@@ -270,4 +273,57 @@ async fn a_failed_summary_write_fails_the_object_before_any_metric() {
     assert!(requests.0.lock().unwrap().is_empty());
     app.handle(event(BUCKET, KEY), None).await.unwrap();
     assert_eq!(requests.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_detect_request_that_cannot_be_sent_leaves_the_verdict_to_the_schedule_and_publishes() {
+    let (objects, store, clock) = (
+        objects_with(true),
+        MemoryStore::default(),
+        ManualClock::at(START + 960),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    requests.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    app.handle(event(BUCKET, KEY), None).await.unwrap();
+    assert!(
+        !recorder.0.lock().unwrap().is_empty(),
+        "metrics are published"
+    );
+    assert_eq!(
+        store
+            .names()
+            .iter()
+            .filter(|n| n.starts_with("summary/"))
+            .count(),
+        1,
+        "the schedule finds it"
+    );
+}
+
+#[tokio::test]
+async fn without_a_detect_queue_the_summary_is_still_written() {
+    let (objects, store, clock) = (
+        objects_with(true),
+        MemoryStore::default(),
+        ManualClock::at(START + 960),
+    );
+    let recorder = Recorder::default();
+    let app = App::from_parts(
+        objects.clone(),
+        &recorder,
+        Ledger::new(store.clone(), clock.clone()),
+        SummaryLog::new(store.clone()),
+        None::<&Requests>,
+        config(&[]),
+    );
+    app.handle(event(BUCKET, KEY), None).await.unwrap();
+    assert_eq!(
+        store
+            .names()
+            .iter()
+            .filter(|n| n.starts_with("summary/"))
+            .count(),
+        1
+    );
 }
