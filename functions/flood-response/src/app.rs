@@ -113,15 +113,8 @@ impl<F: Firewall, S: StateStore, R: ReportSink, C: Clock> App<F, S, R, C> {
     /// The function. The registry is named after the firewall's target, and apart for dry
     /// runs, so neither a dry run nor a change of IP set or ACL ever mixes with live blocks.
     pub fn new(firewall: F, store: S, reports: R, clock: C, policy: Policy) -> Self {
-        let any: IpNet = "0.0.0.0/32".parse().expect("a CIDR");
-        let target = match firewall.locate(any, None) {
-            crate::firewall::Location::Waf { scope, id, .. } => format!("waf-{scope}-{id}"),
-            crate::firewall::Location::Nacl { acl_id, .. } => format!("nacl-{acl_id}"),
-        };
-        let registry = format!(
-            "{}blocks-{target}",
-            if policy.dry_run { "dry-run-" } else { "" }
-        );
+        let dry = if policy.dry_run { "dry-run-" } else { "" };
+        let registry = format!("{dry}blocks-{}", firewall.target());
         App {
             firewall,
             store,

@@ -114,4 +114,7 @@ pub trait Firewall: Send + Sync {
 
     /// `waf` or `nacl`.
     fn kind(&self) -> &'static str;
+
+    /// What it blocks in, as a name: `waf-REGIONAL-<IPv4 set id>-<IPv6 set id>`, `nacl-<ACL id>`.
+    fn target(&self) -> String;
 }

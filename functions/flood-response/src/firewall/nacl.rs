@@ -257,6 +257,10 @@ impl<P: NetworkAcls> Firewall for NaclFirewall<P> {
     fn kind(&self) -> &'static str {
         "nacl"
     }
+
+    fn target(&self) -> String {
+        format!("nacl-{}", self.settings.acl_id)
+    }
 }
 
 #[cfg(test)]

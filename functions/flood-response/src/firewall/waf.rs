@@ -240,6 +240,16 @@ impl<P: IpSets> Firewall for WafFirewall<P> {
     fn kind(&self) -> &'static str {
         "waf"
     }
+
+    fn target(&self) -> String {
+        let id = |set: &Option<IpSetRef>| set.as_ref().map_or("none", |s| s.id.as_str()).to_owned();
+        format!(
+            "waf-{}-{}-{}",
+            self.settings.scope.as_str(),
+            id(&self.settings.ipv4),
+            id(&self.settings.ipv6)
+        )
+    }
 }
 
 #[cfg(test)]
