@@ -140,7 +140,10 @@ impl<F: Firewall, S: StateStore, R: ReportSink, C: Clock> App<F, S, R, C> {
                 for (id, body) in messages {
                     let outcome = match event::decode_body(&body) {
                         Ok(work) => self.run_all(work, &mut tally).await,
-                        Err(e) => Err(e.into()),
+                        Err(e) => {
+                            tally.failed += 1;
+                            Err(e.into())
+                        }
                     };
                     if let Err(e) = outcome {
                         tracing::error!(message_id = %id, error = %e, "redriven message failed");
@@ -254,7 +257,6 @@ impl<F: Firewall, S: StateStore, R: ReportSink, C: Clock> App<F, S, R, C> {
             };
             if let Err(e) = self.drive(step, tally).await {
                 tracing::error!(network = %key, error = %e, "overdue entry not settled");
-                tally.failed += 1;
                 failed.insert(key);
                 first.get_or_insert(e);
             }
