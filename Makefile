@@ -3,7 +3,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 CARGO ?= cargo
-FLOWLOGS := target/debug/flowlogs
+# Binaries are found by asking cargo (scripts/cargo-bin.sh), never at target/debug: CARGO_TARGET_DIR
+# and the like move them.
 
 .PHONY: help demo test lint template unit invoke build deploy bench samples conformance tools
 TOOLS := $(CURDIR)/.tools/venv/bin
@@ -12,16 +13,10 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 demo: ## Analyze the bundled sample objects locally (no AWS account needed)
-	$(CARGO) build --quiet --locked -p flowlogs
-	@echo "== flowlogs analyze events/objects/*.log.gz"
-	@$(FLOWLOGS) analyze events/objects/*.log.gz
-	@echo
-	@echo "== the same as JSON, floods only:  flowlogs analyze --json ... | floods"
-	@$(FLOWLOGS) analyze --json events/objects/flood.log.gz \
-	  | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["floods"], indent=2))'
+	@scripts/demo.sh
 
-test: lint template unit ## Run every test (formatting, lints, unit and end-to-end tests against a local moto server)
-	tests/invoke-local.sh
+test: ## Every test (lints, template, unit and end-to-end against local moto, demo, invoke), then a summary line
+	@scripts/test.sh
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -30,8 +25,8 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 template: ## Lint template.yaml (cfn-lint 1.53.3) and check its IAM, encryption and wiring (offline)
 	tests/template/run.sh
 
-unit: tools
-	$(CARGO) test --locked --workspace
+unit: tools ## Unit, integration and end-to-end tests of every crate (cargo test)
+	$(CARGO) test --locked --workspace --no-fail-fast
 
 tools: ## Install the pinned tools the tests use (moto) into .tools/
 	@scripts/tools.sh moto >/dev/null
@@ -39,7 +34,7 @@ tools: ## Install the pinned tools the tests use (moto) into .tools/
 invoke: ## Both functions on the sample events via cargo lambda, against a local moto server
 	scripts/invoke-local.sh
 
-build: ## Release Lambda binaries (all three functions) for arm64 with cargo-lambda (target/lambda/<function>/bootstrap)
+build: ## Release Lambda binaries (all three functions) for arm64 with cargo-lambda (<target dir>/lambda/<function>/bootstrap)
 	scripts/tools.sh cargo-lambda >/dev/null
 	PATH="$(TOOLS):$$PATH" cargo lambda build --release --arm64 --locked -p rate-metrics -p flood-alert -p flood-response
 
@@ -52,9 +47,7 @@ bench: ## Throughput and memory: inflate-only vs parse+aggregate at 2M and 10M r
 	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 10000000 --runs 1
 
 samples: ## Regenerate the sample objects in events/objects/
-	$(CARGO) build --quiet --locked -p flowlogs
-	FLOWLOGS=$(FLOWLOGS) scripts/make-samples.sh
+	scripts/make-samples.sh
 
 conformance: ## Compare parses with the peer corpora in ../shared/conformance (not part of test)
-	$(CARGO) build --quiet --locked -p flowlogs
 	python3 scripts/conformance.py --strict

@@ -168,6 +168,7 @@ class Scenario:
             ("AWS::CloudWatch::Alarm", "Arn"): f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{phys}",
             ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{ACCOUNT}:role/{phys}",
             ("AWS::Logs::LogGroup", "Arn"): f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{phys}:*",
+            ("AWS::DynamoDB::Table", "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{phys}",
         }
         return table.get((rtype, attr), f"<{lid}.{attr}>")
 
@@ -316,6 +317,7 @@ def _block_end(src: str, open_brace: int) -> int:
 
 # Read straight from the process environment, and why the template need not set them.
 RUNTIME_PROVIDED = {
+    "AWS_REGION": "set by Lambda: the function's region, named in alerts",
     "AWS_LAMBDA_LOG_LEVEL": "set by Lambda from LoggingConfig.ApplicationLogLevel",
     "RUST_LOG": "fallback when AWS_LAMBDA_LOG_LEVEL is unset (never, with LoggingConfig)",
 }
@@ -366,10 +368,24 @@ class CodeSettings:
         return [p for c in seen for p in sorted((c / "src").rglob("*.rs"))]
 
     def reads(self, binary: str) -> tuple[set[str], set[str]]:
-        """(names read through the settings helpers, names read straight from the env)."""
-        texts = [strip_test_modules(p.read_text()) for p in self.sources(binary)]
+        """(names read through the settings helpers, names read straight from the env).
+
+        The function's own crate counts whole. In the crates it depends on, a top-level item
+        (`fn name` or `impl Name`) counts only if the function's own crate names it: the shared
+        crate reads settings for several functions (ReadSettings only for the reader).
+        """
+        own = self.crates.get(binary)
+        if own is None:
+            return set(), set()
+        own_dir = own.resolve()
+        own_texts, dep_texts = [], []
+        for p in self.sources(binary):
+            text = strip_test_modules(p.read_text())
+            (own_texts if own_dir in p.resolve().parents else dep_texts).append(text)
+        own_all = "\n".join(own_texts)
+        texts = own_texts + [t for text in dep_texts for t in used_items(text, own_all)]
         helpers = {"raw", "parse", "number"}
-        for text in texts:
+        for text in own_texts + dep_texts:
             helpers |= set(re.findall(r"fn\s+(\w+)\s*(?:<[^>]*>)?\(\s*&self,\s*name:\s*&str", text))
             helpers |= set(re.findall(r"let\s+(\w+)\s*=\s*\|\s*name:\s*&str", text))
         settings, direct = set(), set()
@@ -379,6 +395,27 @@ class CodeSettings:
                     settings.add(name)
             direct |= set(re.findall(r'env::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]+)"', text))
         return settings, direct - settings
+
+
+def used_items(text: str, user: str) -> list[str]:
+    """The parts of `text` a crate whose sources are `user` can reach: every top-level `fn` or
+    `impl` block whose name `user` mentions, and everything outside such blocks."""
+    item = re.compile(r"^(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:fn\s+(\w+)|impl(?:<[^>]*>)?\s+(?:\w+\s+for\s+)?(\w+))", re.M)
+    out, i = [], 0
+    for m in item.finditer(text):
+        if m.start() < i:
+            continue
+        brace = text.find("{", m.end())
+        if brace < 0:
+            break
+        end = _block_end(text, brace)
+        out.append(text[i : m.start()])
+        name = m.group(1) or m.group(2)
+        if re.search(rf"\b{re.escape(name)}\b", user):
+            out.append(text[m.start() : end])
+        i = end
+    out.append(text[i:])
+    return out
 
 
 # --------------------------------------------------------------------------- checks
@@ -432,46 +469,48 @@ def refs_in(node: Any) -> set[str]:
     return out
 
 
-# Per function, the small S3 store it keeps state in with conditional writes:
-# (bucket variable, prefix variable, prefix parameter).
-STORES = {
-    "rate-metrics": ("LEDGER_BUCKET", "LEDGER_PREFIX", "LedgerPrefix"),
-    "flood-alert": ("ALERT_STATE_BUCKET", "ALERT_STATE_PREFIX", "AlertStatePrefix"),
-}
 ALLOWED_ACTIONS = {
     "rate-metrics": {
         "s3:GetObject",
         "s3:GetObjectVersion",
-        "s3:PutObject",
-        "s3:ListBucket",
         "cloudwatch:PutMetricData",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
         "sqs:SendMessage",
     },
     "flood-alert": {
-        "s3:GetObject",
-        "s3:GetObjectVersion",
-        "s3:PutObject",
-        "s3:ListBucket",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
         "sns:Publish",
         "sqs:SendMessage",
     },
 }
 # Per function, its failed-events queue (Lambda OnFailure destination and EventBridge target
-# dead-letter queue) and the redrive queue it consumes.
+# dead-letter queue) and the queue it consumes, which dead-letters to the third.
 QUEUES = {
-    "rate-metrics": ("RateMetricsFailedQueue", "RateMetricsRedriveQueue"),
-    "flood-alert": ("FloodAlertFailedQueue", "FloodAlertRedriveQueue"),
+    "rate-metrics": ("RateMetricsFailedQueue", "RateMetricsRedriveQueue", "RateMetricsFailedQueue"),
+    "flood-alert": ("FloodAlertFailedQueue", "DetectQueue", "DetectDeadLetterQueue"),
 }
+# Per function, the EventBridge rule that invokes it.
+RULES = {"rate-metrics": "FlowLogObjectCreatedRule", "flood-alert": "IncidentSchedule"}
 # What an SQS event source mapping polls with (on the redrive queue only).
 CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 for _actions in ALLOWED_ACTIONS.values():
     _actions |= CONSUME_ACTIONS
+# The state table's partitions each function may touch, by action (dynamodb:LeadingKeys).
+FLOW_BUCKET_PARTITIONS = "{bucket}/*"
+LEADING_KEYS = {
+    "rate-metrics": {"dynamodb:GetItem": {FLOW_BUCKET_PARTITIONS, "summary/*"}, "dynamodb:PutItem": {FLOW_BUCKET_PARTITIONS, "summary/*"}},
+    "flood-alert": {"dynamodb:Query": {"summary/*", "incident", "backfill"}, "dynamodb:PutItem": {"incident", "backfill"}},
+}
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 REQUIRED_OUTPUTS = [
     "AlertTopicArn",
     "FlowLogBucketName",
     "RateMetricsFailedQueueUrl",
     "FloodAlertFailedQueueUrl",
+    "StateTableName",
+    "DetectQueueUrl",
     "RedriveCommand",
     "OperationsTopicArn",
     "DashboardUrl",
@@ -487,7 +526,6 @@ RESPONSE_SCENARIOS = {
         "WafIpv4SetId": "a1b2c3d4-0000-1111-2222-333344445555",
         "WafIpv6SetName": "block-v6",
         "WafIpv6SetId": "e5f6a7b8-0000-1111-2222-333344445555",
-        "ResponseStatePrefix": "state/response/",
     },
     "response-waf-dry-cloudfront": {
         "Response": "waf",
@@ -502,8 +540,7 @@ RESPONSE_SCENARIOS = {
 OVERRIDES = {
     "ExistingBucketName": "existing-flow-logs",
     "FlowLogPrefix": "vpc/logs/",
-    "AlertStatePrefix": "state/alerts/",
-    "LedgerPrefix": "ledger/v1/",
+    "VpcId": "vpc-0123456789abcdef0",
     "MetricsNamespace": "Custom/Net",
     "AlertEmail": "ops@example.com",
     "OperationsEmail": "oncall@example.com",
@@ -531,12 +568,6 @@ class Checker:
     # -- per-scenario facts
     def flow_bucket(self, s: Scenario) -> str:
         return s.physical("FlowLogBucket") if "FlowLogBucket" in s.resources else s.params["ExistingBucketName"]
-
-    def store(self, s: Scenario, binary: str) -> tuple[str, str]:
-        """(bucket, prefix) of a function's state store, as its environment names them."""
-        bucket_var, prefix_var, _ = STORES[binary]
-        env = self.env(s, binary)
-        return env.get(bucket_var, ""), env.get(prefix_var, "")
 
     def function(self, binary: str) -> str:
         for lid, b in self.binaries.items():
@@ -571,39 +602,40 @@ class Checker:
         c("functions: provided.al2023, arm64, bootstrap, cargo-lambda builds a workspace binary", self.functions_build)
         c("functions: JSON logs with ApplicationLogLevel from LogLevel", self.each(self.logging))
         c("env: every setting the code reads is set on its function, and nothing else", self.each(self.env_vars))
-        c("env: state/ledger bucket and prefix, topic and namespace match the IAM grants", self.each(self.env_matches_iam))
+        c("env: state table, detect queue, topic and namespace are the stack's and match the IAM grants", self.each(self.env_matches_iam))
         c("parameters: every parameter is used", self.parameters_used)
         c("parameters: every parameter has a default its own constraints accept", self.parameter_defaults)
         c("iam: only the basic execution managed policy; only Allow statements", self.each(self.iam_shape))
         c("iam: no '*' or 'service:*' actions", self.each(self.iam_no_wildcard_actions))
         c("iam: '*' resource only for cloudwatch:PutMetricData, under a cloudwatch:namespace condition", self.each(self.iam_star_resources))
         c("iam: each function has only the actions it needs", self.each(self.iam_action_sets))
-        c("iam: S3 limited to flow-log objects under the prefix (read) and each function's own state prefix (read/write)", self.each(self.iam_s3))
-        c("iam: rate-metrics has no SNS or alert-state access; flood-alert no PutMetricData or ledger access", self.each(self.iam_separation))
+        c("iam: S3 only for rate-metrics, reading flow-log objects under the prefix", self.each(self.iam_s3))
+        c("iam: DynamoDB only on the state table, each function on its own partitions (dynamodb:LeadingKeys)", self.each(self.iam_dynamodb))
+        c("iam: rate-metrics has no SNS access; flood-alert no PutMetricData or S3 access", self.each(self.iam_separation))
         c("iam: sns:Publish only on the alert topic", self.each(self.iam_sns))
-        c("iam: sqs:SendMessage only to the function's failed queue; polling only its redrive queue", self.each(self.iam_sqs))
+        c("iam: sqs:SendMessage only to the function's failed queue (and rate-metrics' to the detect queue); polling only the queue it consumes", self.each(self.iam_sqs))
         c("failures: both functions retry (MaximumRetryAttempts) then go to their failed queue", self.each(self.failures))
-        c("fan-out: one EventBridge rule on the bucket's flow-log keys targets both functions with retry and their failed queues", self.each(self.fanout_rule))
-        c("fan-out: events.amazonaws.com may invoke each function and feed the DLQ, from the rule only", self.each(self.fanout_permissions))
-        c("queue: failed and redrive queues encrypted, 14-day retention", self.each(self.queue))
-        c("redrive: each function consumes its redrive queue (partial batch responses), which dead-letters to its failed queue; RedriveCommand moves each failed queue there", self.each(self.redrive))
-        c("alarm: failed objects on either queue notify the operations topic, whose customer-managed key CloudWatch may use", self.each(self.alarm))
+        c("triggers: an EventBridge rule on the bucket's flow-log keys targets rate-metrics, a five-minute schedule flood-alert, each with retry and its failed queue", self.each(self.fanout_rule))
+        c("triggers: events.amazonaws.com may invoke each function and feed its DLQ, from its rule only", self.each(self.fanout_permissions))
+        c("queue: failed, redrive and detect queues encrypted, 14-day retention", self.each(self.queue))
+        c("redrive: each function consumes its queue (partial batch responses), which dead-letters; RedriveCommand moves the dead letters back", self.each(self.redrive))
+        c("alarm: failed objects, verdicts or detect requests notify the operations topic, whose customer-managed key CloudWatch may use", self.each(self.alarm))
         c("scope: FLOW_LOG_BUCKET/FLOW_LOG_PREFIX, the rule's key pattern and the read grant name the same flow-log objects as the code", self.each(self.scope))
         c("functions: ReservedConcurrentExecutions is the ReservedConcurrency parameter, unset when it is empty", self.each(self.reserved_concurrency))
         c("topic: encrypted; email subscription only when AlertEmail is set", self.each(self.topic))
         c("bucket: created bucket encrypted, private, owner-enforced, EventBridge on, versioned, access-logged (none created for an existing one)", self.each(self.flow_bucket_props))
         c("bucket: access logs in a private TLS-only bucket only S3 logging may write, from the flow-log bucket", self.each(self.access_log_bucket))
         c("bucket: policy denies non-TLS and lets only flow-log delivery write under the prefix", self.each(self.flow_bucket_policy))
-        c("state: alert state and publish ledger in encrypted private TLS-only buckets, never matching the flow-log rule", self.each(self.state_store))
+        c("state: one on-demand table, TTL on expires_at, point-in-time recovery and encryption on", self.each(self.state_table))
         c("dashboard: valid JSON showing every metric the code publishes that the brief names", self.each(self.dashboard))
         c("outputs: present, with a working dashboard URL and flow-log destination", self.each(self.outputs))
         # flood-response (opt-in)
         c("response: with Response=none no flood-response resource exists and no role may call wafv2: or ec2:; otherwise only its role may", self.each(self.response_off))
-        c("response: its role may only read/write its registry, publish to the alert topic, use its queues, and WAF/EC2 only as its mode needs (read-only in a dry run)", self.each(self.response_iam))
+        c("response: its role may only read/write its own state-table partition, publish to the alert topic, use its queues, and WAF/EC2 only as its mode needs (read-only in a dry run)", self.each(self.response_iam))
         c("response: WAF grants name exactly the configured IP sets (us-east-1/global for CLOUDFRONT); NACL changes only the one ACL, DescribeNetworkAcls on '*'", self.each(self.response_targets))
         c("response: subscribed to the alert topic for STARTED/ENDED source notices, a filter its own RESPONSE reports never match", self.each(self.response_subscription))
         c("response: retries then its failed queue, redrive queue consumed, the 5-minute schedule targets it with a dead-letter queue, alarm to operations", self.each(self.response_failures))
-        c("response: registry in its own encrypted private TLS-only bucket, and the settings wired to their parameters", self.each(self.response_settings))
+        c("response: every setting wired to its parameter, the registry in the state table", self.each(self.response_settings))
 
     def functions_build(self) -> list[str]:
         problems = []
@@ -647,7 +679,12 @@ class Checker:
                 problems.append(f"{binary}: only {sorted(settings)} found in the code (did the settings API change?)")
             env = self.env(s, binary)
             missing = sorted(settings - env.keys())
-            extra = sorted(env.keys() - settings)
+            extra = env.keys() - settings
+            if binary == "flood-response":
+                # SAM merges Globals into every function, with no opt-out: the readers' shared
+                # settings reach flood-response too, which reads none of them.
+                extra -= self.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}).keys()
+            extra = sorted(extra)
             if missing:
                 problems.append(f"{binary} reads {missing} but the template does not set them")
             if extra:
@@ -668,16 +705,20 @@ class Checker:
         problems = []
         flood = self.env(s, "flood-alert")
         rate = self.env(s, "rate-metrics")
-        for binary, (bucket_var, prefix_var, prefix_param) in STORES.items():
-            stmts, _ = self.role_statements(s, binary)
-            bucket, prefix = self.store(s, binary)
-            want = f"arn:aws:s3:::{bucket}/{prefix}*"
-            if not any("s3:PutObject" in as_list(st.get("Action")) and want in as_list(st.get("Resource")) for st in stmts):
-                problems.append(f"{binary}: no s3:PutObject grant on {want} ({bucket_var}/{prefix_var})")
-            if prefix != s.params[prefix_param]:
-                problems.append(f"{binary}: {prefix_var} is not the {prefix_param} parameter")
+        for binary, env in (("rate-metrics", rate), ("flood-alert", flood)):
+            if env.get("STATE_TABLE") != s.ref("StateTable"):
+                problems.append(f"{binary}: STATE_TABLE {env.get('STATE_TABLE')!r} is not the StateTable")
+        if rate.get("DETECT_QUEUE_URL") != s.ref("DetectQueue"):
+            problems.append("DETECT_QUEUE_URL is not the DetectQueue")
         if flood.get("TOPIC_ARN") != s.ref("AlertTopic"):
             problems.append("TOPIC_ARN is not the AlertTopic")
+        rules = {k: v for k, v in rate.items() if k not in flood}
+        shared = {k for k in rate if k in flood}
+        for name in sorted(shared):
+            if rate[name] != flood[name]:
+                problems.append(f"{name} differs between the functions: the reader's floor and the verdict must agree")
+        if "HALF_OPEN_PER_MINUTE" not in shared:
+            problems.append(f"the flood thresholds are not given to both functions ({sorted(rules)})")
         rstmts, _ = self.role_statements(s, "rate-metrics")
         conds = [
             st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace")
@@ -766,51 +807,62 @@ class Checker:
     def iam_s3(self, s: Scenario) -> list[str]:
         problems = []
         flow_objects = f"arn:aws:s3:::{self.flow_bucket(s)}/{self.flow_log_pattern(s)}"
-        for binary in STORES:
-            bucket, prefix = self.store(s, binary)
-            own = f"arn:aws:s3:::{bucket}/{prefix}*"
-            # action -> the only resources it may have
-            allowed = {
-                "s3:GetObject": {flow_objects, own},
-                "s3:GetObjectVersion": {flow_objects},
-                "s3:PutObject": {own},
-                # S3 answers 404 rather than 403 for a missing object only with ListBucket; the
-                # store's bucket holds nothing but the store.
-                "s3:ListBucket": {f"arn:aws:s3:::{bucket}"},
-            }
+        allowed = {"s3:GetObject": {flow_objects}, "s3:GetObjectVersion": {flow_objects}}
+        for binary in ("rate-metrics", "flood-alert"):
             stmts, _ = self.role_statements(s, binary)
             granted: dict[str, set[str]] = {}
             for st in stmts:
                 for action in as_list(st.get("Action")):
                     if action.startswith("s3:"):
                         granted.setdefault(action, set()).update(as_list(st.get("Resource")))
+            mine = allowed if binary == "rate-metrics" else {}
             for action, resources in granted.items():
-                extra = resources - allowed.get(action, set())
+                extra = resources - mine.get(action, set())
                 if extra:
                     problems.append(f"{binary}: {action} on {sorted(extra)}")
-            for action, resources in allowed.items():
+            for action, resources in mine.items():
                 if not resources <= granted.get(action, set()):
                     problems.append(f"{binary}: {action} missing on {sorted(resources - granted.get(action, set()))}")
-            if bucket == self.flow_bucket(s):
-                problems.append(f"{binary}: state in the flow-log bucket (its ListBucket would list the logs)")
-        rate, flood = self.store(s, "rate-metrics")[0], self.store(s, "flood-alert")[0]
-        if rate == flood:
-            problems.append("both functions keep state in one bucket: each could list the other's keys")
+        return problems
+
+    def iam_dynamodb(self, s: Scenario) -> list[str]:
+        problems = []
+        table = s.getatt("StateTable", "Arn")
+        for binary, wanted in LEADING_KEYS.items():
+            wanted = {a: {k.format(bucket=self.flow_bucket(s)) for k in keys} for a, keys in wanted.items()}
+            stmts, _ = self.role_statements(s, binary)
+            granted: dict[str, set[str]] = {}
+            for st in stmts:
+                actions = [a for a in as_list(st.get("Action")) if a.startswith("dynamodb:")]
+                if not actions:
+                    continue
+                if as_list(st.get("Resource")) != [table]:
+                    problems.append(f"{binary}: {actions} on {st.get('Resource')}, not the state table alone")
+                cond = st.get("Condition", {})
+                keys = cond.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+                if keys is None or len(cond) != 1:
+                    problems.append(f"{binary}: {actions} without a dynamodb:LeadingKeys condition alone ({cond})")
+                    continue
+                for a in actions:
+                    granted.setdefault(a, set()).update(as_list(keys))
+            for action, keys in granted.items():
+                if action not in wanted:
+                    problems.append(f"{binary}: {action}")
+                elif keys != wanted[action]:
+                    problems.append(f"{binary}: {action} on partitions {sorted(keys)}, expected {sorted(wanted[action])}")
+            for action in wanted.keys() - granted.keys():
+                problems.append(f"{binary}: {action} missing")
         return problems
 
     def iam_separation(self, s: Scenario) -> list[str]:
         problems = []
-        for binary, other in (("rate-metrics", "flood-alert"), ("flood-alert", "rate-metrics")):
+        forbidden = {"rate-metrics": ("sns:",), "flood-alert": ("cloudwatch:", "s3:")}
+        for binary, prefixes in forbidden.items():
             stmts, _ = self.role_statements(s, binary)
-            foreign_bucket = f"arn:aws:s3:::{self.store(s, other)[0]}"
-            forbidden = {"rate-metrics": ("sns:",), "flood-alert": ("cloudwatch:",)}[binary]
             for st in stmts:
                 actions = as_list(st.get("Action"))
-                if any(a.startswith(forbidden) for a in actions):
+                if any(a.startswith(prefixes) for a in actions):
                     problems.append(f"{binary} may {actions}")
-                for r in as_list(st.get("Resource")):
-                    if r == foreign_bucket or r.startswith(foreign_bucket + "/"):
-                        problems.append(f"{binary} may {actions} on {other}'s {r}")
         return problems
 
     def iam_sns(self, s: Scenario) -> list[str]:
@@ -825,21 +877,26 @@ class Checker:
 
     def iam_sqs(self, s: Scenario) -> list[str]:
         problems = []
-        for binary, (failed, redrive) in QUEUES.items():
-            queue, own_redrive = s.getatt(failed, "Arn"), s.getatt(redrive, "Arn")
+        for binary, (failed, consumed, _) in QUEUES.items():
+            sendable = {s.getatt(failed, "Arn")}
+            if binary == "rate-metrics":
+                sendable.add(s.getatt("DetectQueue", "Arn"))
             stmts, _ = self.role_statements(s, binary)
             sqs = [st for st in stmts if any(a.startswith("sqs:") for a in as_list(st.get("Action")))]
             sends = [st for st in sqs if "sqs:SendMessage" in as_list(st.get("Action"))]
             consumes = [st for st in sqs if st not in sends]
-            if not sends:
-                problems.append(f"{binary} cannot send to its failed queue")
+            sent_to: set[str] = set()
             for st in sends:
-                if as_list(st.get("Action")) != ["sqs:SendMessage"] or as_list(st.get("Resource")) != [queue]:
+                resources = set(as_list(st.get("Resource")))
+                if as_list(st.get("Action")) != ["sqs:SendMessage"] or not resources <= sendable:
                     problems.append(f"{binary}: {st.get('Action')} on {st.get('Resource')}")
+                sent_to |= resources
+            if sent_to != sendable:
+                problems.append(f"{binary} cannot send to {sorted(sendable - sent_to)}")
             if not consumes:
-                problems.append(f"{binary} cannot consume its redrive queue")
+                problems.append(f"{binary} cannot consume {consumed}")
             for st in consumes:
-                if not set(as_list(st.get("Action"))) <= CONSUME_ACTIONS or as_list(st.get("Resource")) != [own_redrive]:
+                if not set(as_list(st.get("Action"))) <= CONSUME_ACTIONS or as_list(st.get("Resource")) != [s.getatt(consumed, "Arn")]:
                     problems.append(f"{binary}: {st.get('Action')} on {st.get('Resource')}")
         return problems
 
@@ -860,16 +917,12 @@ class Checker:
                 problems.append(f"{binary}: OnFailure destination {dest!r}")
         return problems
 
-    def pattern_rules(self, s: Scenario) -> list[str]:
-        """EventBridge rules matching events (the schedule has none)."""
-        return [lid for lid in s.of_type("AWS::Events::Rule") if "EventPattern" in s.resources[lid].get("Properties", {})]
-
     def fanout_rule(self, s: Scenario) -> list[str]:
         problems = []
-        rules = self.pattern_rules(s)
-        if len(rules) != 1:
-            return [f"{len(rules)} EventBridge rules, expected one"]
-        props = s.props(rules[0])
+        rules = sorted(s.of_type("AWS::Events::Rule"))
+        if rules != sorted(RULES.values()):
+            return [f"EventBridge rules {rules}, expected {sorted(RULES.values())}"]
+        props = s.props(RULES["rate-metrics"])
         pattern = props.get("EventPattern", {})
         if pattern.get("source") != ["aws.s3"] or pattern.get("detail-type") != ["Object Created"]:
             problems.append(f"pattern source/detail-type {pattern.get('source')} {pattern.get('detail-type')}")
@@ -878,30 +931,29 @@ class Checker:
             problems.append(f"bucket filter {detail.get('bucket')}")
         if detail.get("object", {}).get("key") != [{"wildcard": self.flow_log_pattern(s)}]:
             problems.append(f"key filter {detail.get('object')}, expected the wildcard {self.flow_log_pattern(s)!r}")
-        if props.get("State", "ENABLED") != "ENABLED":
-            problems.append(f"rule state {props.get('State')}")
-        targets = {t.get("Arn"): t for t in props.get("Targets", [])}
-        for binary in ("rate-metrics", "flood-alert"):
-            t = targets.get(s.getatt(self.function(binary), "Arn"))
-            if t is None:
-                problems.append(f"{binary} is not a target")
+        schedule = s.props(RULES["flood-alert"]).get("ScheduleExpression")
+        if schedule != "rate(5 minutes)":
+            problems.append(f"schedule {schedule!r}")
+        for binary, rule in RULES.items():
+            props = s.props(rule)
+            if props.get("State", "ENABLED") != "ENABLED":
+                problems.append(f"{rule} state {props.get('State')}")
+            # flood-response's target on the schedule is checked with the response.
+            targets = [t for t in props.get("Targets", []) if t.get("Id") != "flood-response"]
+            if [t.get("Arn") for t in targets] != [s.getatt(self.function(binary), "Arn")]:
+                problems.append(f"{rule} targets {[t.get('Arn') for t in targets]}, expected {binary} alone")
                 continue
+            t = targets[0]
             if not t.get("RetryPolicy"):
                 problems.append(f"{binary} target has no RetryPolicy")
             if t.get("DeadLetterConfig", {}).get("Arn") != s.getatt(QUEUES[binary][0], "Arn"):
                 problems.append(f"{binary} target dead-letter {t.get('DeadLetterConfig')}")
-        if len(targets) != 2:
-            problems.append(f"{len(targets)} targets")
         return problems
 
     def fanout_permissions(self, s: Scenario) -> list[str]:
         problems = []
-        rules = self.pattern_rules(s)
-        if len(rules) != 1:
-            return ["no single rule"]
-        rule_arn = s.getatt(rules[0], "Arn")
         perms = [s.props(lid) for lid in s.of_type("AWS::Lambda::Permission")]
-        for binary in ("rate-metrics", "flood-alert"):
+        for binary, rule in RULES.items():
             fn = self.function(binary)
             names = {s.ref(fn), s.getatt(fn, "Arn")}
             mine = [p for p in perms if p.get("FunctionName") in names]
@@ -910,15 +962,17 @@ class Checker:
                 for p in mine
                 if p.get("Principal") == "events.amazonaws.com"
                 and p.get("Action") == "lambda:InvokeFunction"
-                and p.get("SourceArn") == rule_arn
+                and p.get("SourceArn") == s.getatt(rule, "Arn")
             ]
             if not ok or len(ok) != len(mine):
                 problems.append(f"{binary}: invoke permissions {mine}")
-        queue_arns = {s.getatt(failed, "Arn") for failed, _ in QUEUES.values()}
+        # Each failed queue may be fed by its function's rule, and nothing else.
+        want = {s.getatt(QUEUES[b][0], "Arn"): s.getatt(rule, "Arn") for b, rule in RULES.items()}
         covered: set[str] = set()
+        failed_refs = {s.ref(QUEUES[b][0]) for b in RULES}
         for lid in s.of_type("AWS::SQS::QueuePolicy"):
             props = s.props(lid)
-            if not {s.ref(failed) for failed, _ in QUEUES.values()} & set(props.get("Queues", [])):
+            if not failed_refs & set(props.get("Queues", [])):
                 continue
             for st in statements(props.get("PolicyDocument", {})):
                 if st.get("Effect") != "Allow":
@@ -929,17 +983,17 @@ class Checker:
                 cond = st.get("Condition", {})
                 src = cond.get("ArnEquals", {}).get("aws:SourceArn") or cond.get("ArnLike", {}).get("aws:SourceArn")
                 resources = set(as_list(st.get("Resource")))
-                if as_list(st.get("Action")) == ["sqs:SendMessage"] and resources <= queue_arns and src == rule_arn:
+                if as_list(st.get("Action")) == ["sqs:SendMessage"] and all(want.get(r) == src for r in resources):
                     covered |= resources
                 else:
                     problems.append(f"queue policy statement too broad: {st}")
-        if covered != queue_arns:
-            problems.append(f"the rule may not send undeliverable events to {sorted(queue_arns - covered)}")
+        if covered != set(want):
+            problems.append(f"the rules may not send undeliverable events to {sorted(set(want) - covered)}")
         return problems
 
     def queue(self, s: Scenario) -> list[str]:
         problems = []
-        for lid in [q for pair in QUEUES.values() for q in pair]:
+        for lid in sorted({q for triple in QUEUES.values() for q in triple}):
             props = s.props(lid)
             if not (props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId")):
                 problems.append(f"{lid}: not encrypted")
@@ -951,26 +1005,26 @@ class Checker:
         problems = []
         mappings = [s.props(lid) for lid in s.of_type("AWS::Lambda::EventSourceMapping")]
         commands = []
-        for binary, (failed, redrive) in QUEUES.items():
+        for binary, (_, consumed, dead) in QUEUES.items():
             fn = self.function(binary)
-            props = s.props(redrive)
+            props = s.props(consumed)
             policy = props.get("RedrivePolicy", {})
-            if policy.get("deadLetterTargetArn") != s.getatt(failed, "Arn") or not 1 <= int(policy.get("maxReceiveCount", 0)) <= 10:
-                problems.append(f"{redrive}: RedrivePolicy {policy}")
+            if policy.get("deadLetterTargetArn") != s.getatt(dead, "Arn") or not 1 <= int(policy.get("maxReceiveCount", 0)) <= 10:
+                problems.append(f"{consumed}: RedrivePolicy {policy}")
             timeout = s.props(fn).get("Timeout", 3)
             if int(props.get("VisibilityTimeout", 30)) < 6 * int(timeout):
-                problems.append(f"{redrive}: VisibilityTimeout {props.get('VisibilityTimeout')} under 6x the {timeout} s timeout")
-            mine = [m for m in mappings if m.get("EventSourceArn") == s.getatt(redrive, "Arn")]
+                problems.append(f"{consumed}: VisibilityTimeout {props.get('VisibilityTimeout')} under 6x the {timeout} s timeout")
+            mine = [m for m in mappings if m.get("EventSourceArn") == s.getatt(consumed, "Arn")]
             if len(mine) != 1 or mine[0].get("FunctionName") not in (s.ref(fn), s.getatt(fn, "Arn")):
-                problems.append(f"{redrive} is not consumed by {binary} alone: {mine}")
+                problems.append(f"{consumed} is not consumed by {binary} alone: {mine}")
             elif mine[0].get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
-                problems.append(f"{redrive}: no partial batch responses")
+                problems.append(f"{consumed}: no partial batch responses")
             commands.append(
-                f"aws sqs start-message-move-task --source-arn {s.getatt(failed, 'Arn')} --destination-arn {s.getatt(redrive, 'Arn')}"
+                f"aws sqs start-message-move-task --source-arn {s.getatt(dead, 'Arn')} --destination-arn {s.getatt(consumed, 'Arn')}"
             )
         command = " ".join(str(self.outputs_of(s).get("RedriveCommand", "")).split())
         if command != " && ".join(commands):
-            problems.append(f"RedriveCommand {command!r}")
+            problems.append(f"RedriveCommand {command!r}, expected {' && '.join(commands)!r}")
         return problems
 
     def alarm(self, s: Scenario) -> list[str]:
@@ -988,7 +1042,7 @@ class Checker:
             for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
             if m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "ApproximateNumberOfMessagesVisible"
         }
-        queues = {s.getatt(failed, "QueueName") for failed, _ in QUEUES.values()}
+        queues = {s.getatt(q, "QueueName") for failed, _, dead in QUEUES.values() for q in (failed, dead)}
         if watched != queues:
             problems.append(f"alarm watches {sorted(watched)}, expected {sorted(queues)}")
         if props.get("Threshold") != 0 or props.get("ComparisonOperator") != "GreaterThanThreshold":
@@ -1029,7 +1083,7 @@ class Checker:
 
     def scope(self, s: Scenario) -> list[str]:
         problems = []
-        for binary in ("rate-metrics", "flood-alert"):
+        for binary in ("rate-metrics",):
             env = self.env(s, binary)
             if env.get("FLOW_LOG_BUCKET") != self.flow_bucket(s):
                 problems.append(f"{binary}: FLOW_LOG_BUCKET {env.get('FLOW_LOG_BUCKET')!r}")
@@ -1186,25 +1240,24 @@ class Checker:
                 problems.append(f"allows {st.get('Principal')}")
         return problems
 
-    def state_store(self, s: Scenario) -> list[str]:
+    def state_table(self, s: Scenario) -> list[str]:
+        tables = s.of_type("AWS::DynamoDB::Table")
+        if tables != ["StateTable"]:
+            return [f"tables {tables}"]
+        props = s.props("StateTable")
         problems = []
-        for binary, (bucket_var, _, _) in STORES.items():
-            bucket, prefix = self.store(s, binary)
-            lids = [lid for lid in s.of_type("AWS::S3::Bucket") if s.ref(lid) == bucket]
-            if not lids:
-                problems.append(f"{binary}: {bucket_var} {bucket!r} is not a bucket of this stack")
-                continue
-            props = s.props(lids[0])
-            problems += self.private_encrypted(props, lids[0])
-            policy = self.bucket_policy(s, bucket)
-            if policy is None or not self.denies_plain_http(policy, f"arn:aws:s3:::{bucket}"):
-                problems.append(f"{lids[0]}: no deny of non-TLS access")
-            if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
-                problems.append(f"{lids[0]}: EventBridge notifications on")
-            if bucket == self.flow_bucket(s):
-                flow = s.params["FlowLogPrefix"]
-                if flow.startswith(prefix) or prefix.startswith(flow):
-                    problems.append(f"{binary}: state prefix {prefix!r} overlaps flow-log prefix {flow!r}")
+        if props.get("BillingMode") != "PAY_PER_REQUEST":
+            problems.append(f"billing {props.get('BillingMode')}")
+        ttl = props.get("TimeToLiveSpecification", {})
+        if ttl != {"AttributeName": "expires_at", "Enabled": True}:
+            problems.append(f"TTL {ttl} (the code writes expires_at)")
+        if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is not True:
+            problems.append("point-in-time recovery off")
+        if props.get("SSESpecification", {}).get("SSEEnabled") is not True:
+            problems.append("encryption not enabled")
+        keys = {k.get("AttributeName"): k.get("KeyType") for k in props.get("KeySchema", [])}
+        if keys != {"pk": "HASH", "sk": "RANGE"}:
+            problems.append(f"key schema {keys} (the code writes pk, sk)")
         return problems
 
     def dashboard(self, s: Scenario) -> list[str]:
@@ -1276,7 +1329,7 @@ class Checker:
 
     def response_off(self, s: Scenario) -> list[str]:
         problems = []
-        ours = [lid for lid in s.resources if lid.startswith(("FloodResponse", "ResponseState")) or lid == "IncidentSchedule"]
+        ours = [lid for lid in s.resources if lid.startswith("FloodResponse")]
         if not self.response_on(s) and ours:
             problems.append(f"Response=none deploys {sorted(ours)}")
         for lid in s.of_type("AWS::IAM::Role"):
@@ -1296,7 +1349,7 @@ class Checker:
         stmts, managed = self.role_statements(s, "flood-response")
         problems = [] if managed == [BASIC_EXECUTION] else [f"managed policies {managed}"]
         live = s.params["ResponseDryRun"] == "false"
-        allowed = {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "sns:Publish", "sqs:SendMessage"} | CONSUME_ACTIONS
+        allowed = {"dynamodb:GetItem", "dynamodb:PutItem", "sns:Publish", "sqs:SendMessage"} | CONSUME_ACTIONS
         if s.params["Response"] == "waf":
             allowed |= {"wafv2:GetIPSet"} | ({"wafv2:UpdateIPSet"} if live else set())
         else:
@@ -1304,11 +1357,9 @@ class Checker:
         actions = {a for st in stmts for a in as_list(st.get("Action"))}
         if actions != allowed:
             problems.append(f"actions {sorted(actions)}, expected {sorted(allowed)}")
-        env = self.env(s, "flood-response")
         own = {
-            "s3:GetObject": {f"arn:aws:s3:::{env.get('RESPONSE_STATE_BUCKET')}/{env.get('RESPONSE_STATE_PREFIX')}*"},
-            "s3:PutObject": {f"arn:aws:s3:::{env.get('RESPONSE_STATE_BUCKET')}/{env.get('RESPONSE_STATE_PREFIX')}*"},
-            "s3:ListBucket": {f"arn:aws:s3:::{env.get('RESPONSE_STATE_BUCKET')}"},
+            "dynamodb:GetItem": {s.getatt("StateTable", "Arn")},
+            "dynamodb:PutItem": {s.getatt("StateTable", "Arn")},
             "sns:Publish": {s.ref("AlertTopic")},
             "sqs:SendMessage": {s.getatt("FloodResponseFailedQueue", "Arn")},
             **{a: {s.getatt("FloodResponseRedriveQueue", "Arn")} for a in CONSUME_ACTIONS},
@@ -1321,7 +1372,19 @@ class Checker:
                     problems.append(f"wildcard action {action}")
                 if action in own and not set(as_list(st.get("Resource"))) <= own[action]:
                     problems.append(f"{action} on {st.get('Resource')}")
+                if action.startswith("dynamodb:"):
+                    keys = st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:LeadingKeys")
+                    if len(st.get("Condition", {})) != 1 or keys != [self.response_directory()]:
+                        problems.append(f"{action} not confined to partition {self.response_directory()!r}: {st.get('Condition')}")
         return problems
+
+    def response_directory(self) -> str:
+        """The state table partition the code keeps its registries in."""
+        text = (self.root / "functions/flood-response/src/app.rs").read_text()
+        m = re.search(r'pub const REGISTRY_DIRECTORY: &str = "([^"]+)";', text)
+        if not m:
+            raise Unresolvable("REGISTRY_DIRECTORY not found in functions/flood-response/src/app.rs")
+        return m.group(1)
 
     def response_targets(self, s: Scenario) -> list[str]:
         if not self.response_on(s):
@@ -1447,23 +1510,14 @@ class Checker:
         p = s.params
         want = {
             "RESPONSE": p["Response"], "DRY_RUN": p["ResponseDryRun"], "TOPIC_ARN": s.ref("AlertTopic"),
-            "RESPONSE_STATE_BUCKET": s.ref("ResponseStateBucket"), "RESPONSE_STATE_PREFIX": p["ResponseStatePrefix"],
+            "STATE_TABLE": s.ref("StateTable"),
             "MIN_SEVERITY": p["ResponseMinSeverity"], "MAX_BLOCK_SECS": p["MaxBlockSeconds"], "MAX_ENTRIES": p["MaxBlockedSources"],
             "BLOCK_ALLOWLIST": p["BlockAllowlist"], "VPC_CIDRS": p["VpcCidrs"], "WAF_SCOPE": p["WafScope"],
             "WAF_IPV4_SET_NAME": p["WafIpv4SetName"], "WAF_IPV4_SET_ID": p["WafIpv4SetId"],
             "WAF_IPV6_SET_NAME": p["WafIpv6SetName"], "WAF_IPV6_SET_ID": p["WafIpv6SetId"],
             "NACL_ID": p["NetworkAclId"], "NACL_RULE_RANGE": p["NaclRuleRange"],
         }
-        problems = [f"{k}={env.get(k)!r}, expected {v!r}" for k, v in want.items() if env.get(k) != v]
-        bucket = s.ref("ResponseStateBucket")
-        problems += self.private_encrypted(s.props("ResponseStateBucket"), "ResponseStateBucket")
-        policy = self.bucket_policy(s, bucket)
-        if policy is None or not self.denies_plain_http(policy, f"arn:aws:s3:::{bucket}"):
-            problems.append("ResponseStateBucket: no deny of non-TLS access")
-        others = {self.store(s, b)[0] for b in STORES} | {self.flow_bucket(s)}
-        if bucket in others:
-            problems.append("the registry shares a bucket with another function or the flow logs")
-        return problems
+        return [f"{k}={env.get(k)!r}, expected {v!r}" for k, v in want.items() if env.get(k) != v]
 
 
 def main() -> int:

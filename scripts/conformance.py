@@ -2,7 +2,7 @@
 """Conformance check of `flowlogs parse` against the peer-project corpus in ../shared/conformance.
 
 For every peer sample that is a flow-log record, the line(s) are fed to `flowlogs parse` the way
-the peer fed them (with the header line of the file, or as `--format` for headerless input, or
+the peer fed them (with the header line of the file, or as `--log-format` for headerless input, or
 with the default v2 format), and every field value the peer expects is compared with ours after
 normalising names (`_` -> `-`, ECS/OTel attribute names -> AWS field names), times (RFC 3339 ->
 Unix seconds), numbers the peer stringifies ("3" -> 3) and absence (omitted key <-> null).
@@ -487,7 +487,7 @@ def elastic_integrations(root: Path, unmapped: set[str]) -> list[Unit]:
         lines = [l.decode() for l in lines_of(content)]
         fields = INTEGRATIONS_FORMATS.get(log.name)
         if fields is None:
-            # The pipeline picks the field order by token count; give it as --format unless it
+            # The pipeline picks the field order by token count; give it as --log-format unless it
             # is the default format.
             counts = {len(l.split()) for l in lines}
             fields = INTEGRATIONS_ORDER.get(counts.pop()) if len(counts) == 1 else None
@@ -737,8 +737,8 @@ PEERS = [
 # Running flowlogs and mapping its output back to the input lines.
 # ---------------------------------------------------------------------------------------------
 SUMMARY = re.compile(
-    r"^(?P<name>.*): (?P<records>\d+) records \(OK \d+, NODATA \d+, SKIPDATA \d+\), "
-    r"(?P<skipped>\d+) lines skipped(?: \[(?P<samples>.*)\])?$"
+    r"^(?P<name>.*): (?P<records>[\d,]+) records? \(OK [\d,]+, NODATA [\d,]+, SKIPDATA [\d,]+\), "
+    r"(?P<skipped>[\d,]+) lines? skipped(?: \[(?P<samples>.*)\])?$"
 )
 HEADERISH = re.compile(rb"^[a-z][a-z0-9_-]*( +[a-z][a-z0-9_-]*)* *$")
 
@@ -746,7 +746,7 @@ HEADERISH = re.compile(rb"^[a-z][a-z0-9_-]*( +[a-z][a-z0-9_-]*)* *$")
 def run_unit(binary: Path, unit: Unit, workdir: Path, index: int) -> None:
     path = workdir / f"unit{index}.log{'.gz' if unit.gzip else ''}"
     path.write_bytes(gzip.compress(unit.content) if unit.gzip else unit.content)
-    cmd = [str(binary), "parse"] + (["--format", unit.fmt] if unit.fmt else []) + [str(path)]
+    cmd = [str(binary), "parse"] + (["--log-format", unit.fmt] if unit.fmt else []) + [str(path)]
     proc = subprocess.run(cmd, capture_output=True)
     stderr = proc.stderr.decode(errors="replace").strip()
     if proc.returncode != 0:
@@ -779,8 +779,8 @@ def run_unit(binary: Path, unit: Unit, workdir: Path, index: int) -> None:
             kinds[no] = ("record", next(records, None))
             consumed += 1
     consistent = (
-        consumed == len(unit.records) == int(match["records"])
-        and len(skips) == int(match["skipped"])
+        consumed == len(unit.records) == int(match["records"].replace(",", ""))
+        and len(skips) == int(match["skipped"].replace(",", ""))
         and all(v is not None for k, v in kinds.values() if k == "record")
     )
     for sample in unit.samples:
@@ -912,7 +912,7 @@ def show(value: Any) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the shared directory (default: ../shared)")
-    parser.add_argument("--flowlogs", type=Path, default=REPO / "target/debug/flowlogs", help="flowlogs binary")
+    parser.add_argument("--flowlogs", type=Path, help="flowlogs binary (default: built by scripts/cargo-bin.sh)")
     parser.add_argument("--strict", action="store_true", help="exit 1 on unexplained disagreements")
     parser.add_argument("--verbose", action="store_true", help="also list explained differences in full and unmapped peer keys")
     args = parser.parse_args()
@@ -920,6 +920,11 @@ def main() -> int:
     if not (root / "README.md").exists():
         print(f"conformance corpus not found under {root}", file=sys.stderr)
         return 2
+    if args.flowlogs is None:
+        built = subprocess.run([str(REPO / "scripts/cargo-bin.sh"), "flowlogs"], stdout=subprocess.PIPE, text=True)
+        if built.returncode != 0:
+            return 2
+        args.flowlogs = Path(built.stdout.strip())
     if not args.flowlogs.exists():
         print(f"{args.flowlogs} not found: run `cargo build -p flowlogs` first", file=sys.stderr)
         return 2

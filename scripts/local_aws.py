@@ -4,9 +4,13 @@
 Runs with the pinned tool venv's Python (moto brings boto3). The endpoint comes from
 AWS_ENDPOINT_URL; credentials are moto's dummy ones.
 
-  local_aws.py setup OBJECTS_DIR   bucket, alert topic + SQS inbox, sample objects uploaded
-  local_aws.py metrics NAMESPACE   per-source and all-traffic sums read back from CloudWatch
-  local_aws.py alerts              the SNS alerts that reached the SQS inbox
+  local_aws.py setup OBJECTS_DIR    bucket, state table, detect queue, alert topic + SQS inbox,
+                                    sample objects uploaded; prints the topic ARN and queue URL
+  local_aws.py detect-batch FILE    the detect queue's waiting requests written as the SQS event
+                                    Lambda would invoke flood-alert with (and removed)
+  local_aws.py schedule FILE SECS   a Scheduled Event SECS seconds from now written to FILE
+  local_aws.py metrics NAMESPACE    per-source and all-traffic sums read back from CloudWatch
+  local_aws.py alerts               the SNS notices that reached the SQS inbox
 """
 import datetime
 import json
@@ -17,6 +21,8 @@ import boto3
 from botocore.config import Config
 
 BUCKET = "flowlogs-demo"
+TABLE = "flowlogs-state"
+DETECT_QUEUE = "flowlogs-detect"
 TOPIC = "flowlogs-alerts"
 QUEUE = "flowlogs-alerts-inbox"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,12 +44,44 @@ def setup(objects_dir):
             path = os.path.join(objects_dir, os.path.basename(file))
             s3.upload_file(path, BUCKET, key)
             print(f"uploaded {os.path.basename(file):20} -> s3://{BUCKET}/{key}", file=sys.stderr)
+    # Shaped like the template's StateTable.
+    client("dynamodb").create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
     sns, sqs = client("sns"), client("sqs")
+    detect = sqs.create_queue(QueueName=DETECT_QUEUE)["QueueUrl"]
     topic = sns.create_topic(Name=TOPIC)["TopicArn"]
     queue = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    print(topic)
+    print(topic, detect)
+
+
+def detect_batch(path):
+    sqs = client("sqs")
+    queue = sqs.get_queue_url(QueueName=DETECT_QUEUE)["QueueUrl"]
+    records = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not batch:
+            break
+        for m in batch:
+            records.append({"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                            "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    with open(path, "w") as f:
+        json.dump({"Records": records}, f)
+    print(f"{len(records)} detect requests -> {path}", file=sys.stderr)
+
+
+def schedule(path, offset):
+    time = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=int(offset))
+    event = {"version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1",
+             "resources": ["arn:aws:events:us-east-1:123456789012:rule/incident-schedule"], "detail": {}}
+    with open(path, "w") as f:
+        json.dump(event, f)
 
 
 def metrics(namespace):
@@ -80,14 +118,16 @@ def alerts():
         for m in batch:
             received.append(json.loads(m["Body"]))
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-    print(f"SNS alerts received: {len(received)}")
+    print(f"SNS notices received: {len(received)}")
     for envelope in received:
         attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-        document = json.loads(envelope["Message"])
-        print(f"  subject:    {envelope.get('Subject')}")
-        print(f"  attributes: {attributes}")
-        print(f"  document:   source={document['source']} rule={document['rule']} severity={document['severity']} "
-              f"flows={document['flows']} window={document['window_start_utc']} object={document['object']}")
+        doc = json.loads(envelope["Message"])
+        totals = doc["totals"]
+        print(f"  {doc['stage']:8} subject:    {envelope.get('Subject')}")
+        print(f"           attributes: {attributes}")
+        print(f"           incident:   {doc['incident_id']} notice {doc['seq']} rule={doc['finding']['rule']} "
+              f"minutes={totals['minutes']} flows={totals['flows']} peak={doc['peak']['flows_per_minute']}/min "
+              f"duration={doc['duration_secs']}s")
     return received
 
 
@@ -95,6 +135,10 @@ if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "setup":
         setup(sys.argv[2])
+    elif command == "detect-batch":
+        detect_batch(sys.argv[2])
+    elif command == "schedule":
+        schedule(sys.argv[2], sys.argv[3])
     elif command == "metrics":
         metrics(sys.argv[2])
     elif command == "alerts":

@@ -1,10 +1,50 @@
 #!/usr/bin/env bash
 # Runs `make invoke` (scripts/invoke-local.sh) and checks what it printed: every event shape
-# answered, metrics read back from CloudWatch, exactly one alert for the flood.
+# answered, metrics read back from CloudWatch, the flood's lifecycle as exactly one STARTED and
+# one ENDED notice.
+# Its steps are printed as they start, with the seconds so far; on a terminal a status line on
+# standard error shows the latest output (cargo's build, cargo lambda watch), elsewhere a line
+# every 30 s: building and invoking take minutes and are never silent.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=$(scripts/invoke-local.sh 2>&1)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+watch_log="$(scripts/cargo-bin.sh --target-dir)/local-invoke/watch.log"
+scripts/invoke-local.sh >"$log" 2>&1 &
+pid=$!
+started=$SECONDS
+tty=false
+[ -t 2 ] && tty=true
+cols=$( (tput cols 2>/dev/null || echo 100) | tail -1)
+seen=0 last_note=0
+latest() {   # the last non-empty line of whichever log was written last
+  local file=$log
+  [ -f "$watch_log" ] && [ "$watch_log" -nt "$log" ] && file=$watch_log
+  tail -c 4000 "$file" | tr '\r' '\n' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | grep -v '^[[:space:]]*$' | tail -1
+}
+while kill -0 "$pid" 2>/dev/null; do
+  lines=$(wc -l <"$log")
+  if [ "$lines" -gt "$seen" ]; then
+    steps=$(sed -n "$((seen + 1)),${lines}p" "$log" | grep -E '^(==|--) ' || true)
+    if [ -n "$steps" ]; then
+      $tty && printf '\r\033[K' >&2
+      while IFS= read -r step; do printf '  [%4ds] %s\n' $((SECONDS - started)) "$step"; done <<<"$steps"
+    fi
+    seen=$lines
+  fi
+  elapsed=$((SECONDS - started))
+  if $tty; then
+    printf '\r\033[K  [%4ds] %s' "$elapsed" "$(latest | cut -c1-$((cols - 12)))" >&2
+  elif [ $((elapsed - last_note)) -ge 30 ]; then
+    printf '  [%4ds] still running: %s\n' "$elapsed" "$(latest | cut -c1-100)"
+    last_note=$elapsed
+  fi
+  sleep 1
+done
+wait "$pid"
 status=$?
+$tty && printf '\r\033[K' >&2
+out=$(cat "$log")
 passed=0 failed=0
 check() {
   if grep -qE -- "$2" <<<"$out"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $1 (no line matching: $2)"; fi
@@ -17,8 +57,13 @@ check "per-source metrics read back" '^  203\.0\.113\.7 +[0-9]+'
 # The flood object arrives three times (EventBridge, SQS, SNS): the ledger counts it once.
 check "redeliveries counted once" '^  203\.0\.113\.7 +6000 '
 check "self-telemetry read back" '^  Records +[1-9][0-9]*'
-check "exactly one alert" '^SNS alerts received: 1$'
-check "alert subject" '^  subject: +\[FLOOD\] 203\.0\.113\.7 .* syn-flood'
+check "exactly two notices" '^SNS notices received: 2$'
+check "STARTED subject" '^  STARTED +subject: +\[FLOOD STARTED\] 203\.0\.113\.7 .* syn-flood'
+check "ENDED subject" '^  ENDED +subject: +\[FLOOD ENDED after [0-9]+m\] 203\.0\.113\.7 '
+check "one incident" '^ +incident: +203\.0\.113\.7@[0-9]+ notice 2 '
+check "a verdict answered the detect queue" '^\{"batchItemFailures":\[\]\}$'
+check "the schedule's verdict" '"ended":1'
+
 if [ "$failed" -gt 0 ]; then echo "$out" | tail -80; fi
 echo "invoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

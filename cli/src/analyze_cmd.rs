@@ -4,10 +4,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use flowlog_core::{
-    AggregateOptions, Aggregator, Detection, Finding, ScanOptions, ScanReport, SourceSummary,
-    StatusCounts, TargetFinding, WindowTotals,
+    AggregateOptions, Aggregator, Detection, Finding, ScanOptions, ScanReport, Severity,
+    SourceSummary, StatusCounts, TargetFinding, WindowTotals,
 };
 use serde::Serialize;
+
+use crate::Error;
+use crate::args::{AnalyzeArgs, AnalyzeOutput, Top};
+use crate::input::{Failure, ReadOptions};
+use crate::text::{self, EMPHASIS, GOOD, HEADING, count, counted, styled, utc_minute, wrap};
+
+/// Sources in the table unless `--top` says otherwise.
+const TABLE_SOURCES: usize = 20;
 
 /// The totals of several objects' reports.
 #[derive(Debug, Default)]
@@ -20,8 +28,6 @@ pub struct Totals {
     pub log_status: StatusCounts,
     /// Skipped lines by reason name.
     pub skipped: BTreeMap<&'static str, u64>,
-    /// Inputs that could not be read (reported on standard error).
-    pub failed: usize,
 }
 
 impl Totals {
@@ -36,9 +42,35 @@ impl Totals {
             *self.skipped.entry(reason.as_str()).or_default() += count;
         }
     }
+
+    /// `4 objects, 65,051 records by log-status: OK 65,023, NODATA 25, SKIPDATA 3; 3 lines
+    /// skipped (bad_number 1, field_count 2)`.
+    pub fn line(&self) -> String {
+        let status = &self.log_status;
+        let skipped: u64 = self.skipped.values().sum();
+        let detail = if self.skipped.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<_> = self
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{r} {}", count(*n)))
+                .collect();
+            format!(" ({})", parts.join(", "))
+        };
+        format!(
+            "{}, {} by log-status: OK {}, NODATA {}, SKIPDATA {}; {} skipped{detail}",
+            counted(self.objects as u64, "object"),
+            counted(self.records, "record"),
+            count(status.ok),
+            count(status.nodata),
+            count(status.skipdata),
+            counted(skipped, "line"),
+        )
+    }
 }
 
-/// The `--json` document.
+/// The `--output json` document.
 #[derive(Serialize)]
 struct Document<'a> {
     objects: usize,
@@ -55,42 +87,70 @@ struct Document<'a> {
     targets: &'a [TargetFinding],
 }
 
-/// Reads every input into one aggregation; each failing input is reported on standard error
-/// and counted in [`Totals::failed`].
-pub fn aggregate(
-    files: &[String],
-    scan_options: &ScanOptions,
-    options: AggregateOptions,
-) -> (Aggregator, Totals) {
-    let mut aggregator = Aggregator::new(options);
-    let mut totals = Totals::default();
-    for name in crate::input::names(files) {
-        let result = crate::input::Input::open(&name).and_then(|input| {
-            let label = input.name.clone();
-            flowlog_core::scan(input.into_reader(), scan_options, &mut aggregator)
-                .map_err(|e| format!("{label}: {e}"))
-        });
-        match result {
-            Ok(report) => totals.add(&report),
-            Err(message) => {
-                totals.failed += 1;
-                crate::report_failure(&message);
-            }
-        }
+/// Runs `analyze`; returns how many inputs failed (each already reported).
+pub fn run(args: AnalyzeArgs) -> Result<usize, Error> {
+    let options = AggregateOptions {
+        attribution: args.attribution,
+        max_sources: args.max_sources as usize,
+    };
+    let (aggregator, totals, failed) = aggregate(
+        &args.input.inputs,
+        &args.input.scan_options(),
+        args.input.read_options(false),
+        options,
+    )?;
+    if totals.objects == 0 {
+        return Ok(failed);
     }
-    (aggregator, totals)
+    let detection = flowlog_core::detect(&aggregator, &args.rules.rules());
+    let output = if args.json {
+        AnalyzeOutput::Json
+    } else {
+        args.output
+    };
+    let text = match output {
+        AnalyzeOutput::Json => json(&aggregator, &totals, &detection, args.top) + "\n",
+        AnalyzeOutput::Table => table(
+            &aggregator,
+            &totals,
+            &detection,
+            args.top.unwrap_or(Top::N(TABLE_SOURCES)),
+            text::width(),
+        ),
+    };
+    text::print(&text)?;
+    Ok(failed)
 }
 
-/// The `--json` document as a string.
+/// Reads every input into one aggregation; returns it, the totals and how many inputs failed
+/// (each reported on standard error).
+pub fn aggregate(
+    inputs: &[String],
+    scan_options: &ScanOptions,
+    read_options: ReadOptions,
+    options: AggregateOptions,
+) -> Result<(Aggregator, Totals, usize), Error> {
+    let mut aggregator = Aggregator::new(options);
+    let mut totals = Totals::default();
+    let failed = crate::input::for_each(inputs, read_options, |name, reader| {
+        let report = flowlog_core::scan(reader, scan_options, &mut aggregator)
+            .map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+        totals.add(&report);
+        Ok(())
+    })?;
+    Ok((aggregator, totals, failed))
+}
+
+/// The JSON document as a string.
 pub fn json(
     aggregator: &Aggregator,
     totals: &Totals,
     detection: &Detection,
-    top: Option<usize>,
+    top: Option<Top>,
 ) -> String {
     let mut sources = aggregator.summaries();
-    if let Some(n) = top {
-        sources.truncate(n);
+    if let Some(top) = top {
+        sources.truncate(top.limit(sources.len()));
     }
     let document = Document {
         objects: totals.objects,
@@ -121,93 +181,110 @@ fn all_traffic(aggregator: &Aggregator) -> WindowTotals {
         })
 }
 
-/// The human-readable report.
+/// The human-readable report, its prose wrapped at `width` columns.
 pub fn table(
     aggregator: &Aggregator,
     totals: &Totals,
     detection: &Detection,
-    top: usize,
+    top: Top,
+    width: usize,
 ) -> String {
     let mut out = String::new();
-    let status = &totals.log_status;
-    let _ = writeln!(
-        out,
-        "{} object(s), {} records (OK {}, NODATA {}, SKIPDATA {}), {} lines skipped{}",
-        totals.objects,
-        count(totals.records),
-        count(status.ok),
-        count(status.nodata),
-        count(status.skipdata),
-        count(totals.skipped.values().sum()),
-        skipped_detail(&totals.skipped),
-    );
+    wrap(&mut out, "", 2, &totals.line(), width);
     let summaries = aggregator.summaries();
-    let _ = writeln!(
-        out,
-        "{} sources tracked{}{}",
-        count(summaries.len() as u64),
-        if aggregator.untracked_flows() > 0 {
-            format!(
-                ", {} flows from untracked sources (cap reached)",
-                count(aggregator.untracked_flows())
-            )
-        } else {
-            String::new()
-        },
-        if aggregator.unattributed() > 0 {
-            format!(
-                ", {} records without source or time",
-                count(aggregator.unattributed())
-            )
-        } else {
-            String::new()
-        },
-    );
+    let mut tracked = format!("{} tracked", counted(summaries.len() as u64, "source"));
+    if aggregator.untracked_flows() > 0 {
+        let _ = write!(
+            tracked,
+            ", {} from untracked sources (cap reached)",
+            counted(aggregator.untracked_flows(), "flow")
+        );
+    }
+    if aggregator.unattributed() > 0 {
+        let _ = write!(
+            tracked,
+            ", {} without source or time",
+            counted(aggregator.unattributed(), "record")
+        );
+    }
+    wrap(&mut out, "", 2, &tracked, width);
     if summaries.is_empty() {
         return out;
     }
-    let _ = writeln!(
-        out,
-        "\nTop {} sources by request flows (what each sent as a client; rates over its active time, at least one minute):",
-        top.min(summaries.len())
+    let shown = top.limit(summaries.len());
+    out.push('\n');
+    let title = format!(
+        "Top {shown} of {} by request flows (what each sent as a client; rates over its active time, at least a minute):",
+        counted(summaries.len() as u64, "source")
     );
-    let _ = writeln!(
-        out,
-        "{:<40} {:>10} {:>10} {:>11} {:>11} {:>9}",
+    wrap(&mut out, "", 2, &styled(HEADING, &title), width);
+    let header = format!(
+        "{:<39} {:>9} {:>9} {:>10} {:>11} {:>9}",
         "SOURCE", "FLOWS", "PEAK/MIN", "PACKETS/S", "BYTES/S", "REJECTED"
     );
-    for s in summaries.iter().take(top) {
+    let _ = writeln!(out, "{}", styled(HEADING, &header));
+    for s in summaries.iter().take(shown) {
         let secs = (s.last_end - s.first_start).max(60) as f64;
         let _ = writeln!(
             out,
-            "{:<40} {:>10} {:>10} {:>11.1} {:>11} {:>8.1}%",
+            "{:<39} {:>9} {:>9} {:>10.1} {:>11} {:>9}",
             s.source.to_string(),
             count(s.flows),
             count(s.peak_flows_per_minute),
             s.packets as f64 / secs,
-            bytes_per_sec(s.bytes as f64 / secs),
-            100.0 * s.rejected as f64 / s.flows.max(1) as f64,
+            text::bytes(s.bytes as f64 / secs),
+            text::percent(s.rejected, s.flows),
         );
     }
-    flood_section(&mut out, &detection.floods);
-    target_section(&mut out, &detection.targets);
+    flood_section(&mut out, &detection.floods, width);
+    target_section(&mut out, &detection.targets, width);
     out
 }
 
-fn skipdata_note(records: u64) -> String {
-    if records > 0 {
-        format!("; {records} SKIPDATA records: the log lost data, counts are lower bounds")
+fn severity(severity: Severity) -> String {
+    let style = match severity {
+        Severity::High => text::HIGH,
+        _ => text::MEDIUM,
+    };
+    styled(style, severity.as_str())
+}
+
+/// `2 minutes flagged, 2023-11-14 22:13 to 22:15 UTC`.
+fn flagged(windows: usize, first: i64, last: i64) -> String {
+    let (from, to) = (utc_minute(first), utc_minute(last));
+    let to = if from[..10] == to[..10] {
+        to[11..].to_owned()
     } else {
-        String::new()
+        to
+    };
+    format!(
+        "{} flagged, {} to {to}",
+        counted(windows as u64, "minute"),
+        from.trim_end_matches(" UTC")
+    )
+}
+
+/// The SKIPDATA records of a finding's own minutes (not the inputs' SKIPDATA records).
+fn log_gaps(out: &mut String, skipdata_records: u64, width: usize) {
+    if skipdata_records > 0 {
+        let note = format!(
+            "Log gaps: {} in the flagged minutes (the log lost data there): the counts are lower bounds.",
+            counted(skipdata_records, "SKIPDATA record")
+        );
+        wrap(out, "    ", 4, &note, width);
     }
 }
 
-fn flood_section(out: &mut String, floods: &[Finding]) {
+fn flood_section(out: &mut String, floods: &[Finding], width: usize) {
     if floods.is_empty() {
-        let _ = writeln!(out, "\nNo flood found.");
+        let _ = writeln!(out, "\n{}", styled(GOOD, "No flood found."));
         return;
     }
-    let _ = writeln!(out, "\nFLOODS ({}):", floods.len());
+    let _ = writeln!(
+        out,
+        "\n{}",
+        styled(HEADING, &format!("FLOODS ({})", floods.len()))
+    );
     for f in floods {
         let target = f.target.map_or_else(String::new, |t| {
             if t.port > 0 {
@@ -216,119 +293,75 @@ fn flood_section(out: &mut String, floods: &[Finding]) {
                 format!(" -> {}", t.address)
             }
         });
-        let _ = writeln!(
-            out,
-            "  [{}] {} {}{target} at {}: {}",
-            f.severity.as_str(),
-            f.rule,
-            f.source,
-            utc_minute(f.window_start),
-            f.reason
+        let headline = format!(
+            "{} {}{target}, worst minute {}",
+            severity(f.severity),
+            styled(EMPHASIS, &format!("{} {}", f.rule, f.source)),
+            utc_minute(f.window_start)
         );
-        let _ = writeln!(out, "      not a busy client: {}", f.not_a_busy_client);
+        wrap(out, "  ", 4, &headline, width);
+        wrap(out, "    ", 4, &f.reason, width);
+        wrap(
+            out,
+            "    ",
+            4,
+            &format!("Not a busy client: {}", f.not_a_busy_client),
+            width,
+        );
         let ports: Vec<_> = f
             .top_ports
             .iter()
-            .map(|p| format!("{} ({})", p.port, count(p.flows)))
+            .map(|p| format!("{} ({})", p.port, counted(p.flows, "flow")))
             .collect();
-        let _ = writeln!(
-            out,
-            "      {} minute(s) flagged, {} .. {}; {:.0} packets/s, {}; ports: {} ({} distinct){}",
-            f.windows_flagged,
-            utc_minute(f.first_start),
-            utc_minute(f.last_end),
+        let figures = format!(
+            "{}; {:.1} packets/s, {}; ports {}, {} distinct",
+            flagged(f.windows_flagged, f.first_start, f.last_end),
             f.rate.packets_per_second,
-            bits_per_sec(f.rate.bits_per_second),
+            text::bits_per_sec(f.rate.bits_per_second),
             ports.join(", "),
             f.distinct_ports,
-            skipdata_note(f.skipdata_records),
         );
+        wrap(out, "    ", 4, &figures, width);
+        log_gaps(out, f.skipdata_records, width);
     }
 }
 
-fn target_section(out: &mut String, targets: &[TargetFinding]) {
+fn target_section(out: &mut String, targets: &[TargetFinding], width: usize) {
     if targets.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "\nTARGETS UNDER ATTACK FROM MANY SOURCES ({}):",
-        targets.len()
+        "\n{}",
+        styled(
+            HEADING,
+            &format!("TARGETS UNDER ATTACK FROM MANY SOURCES ({})", targets.len())
+        )
     );
     for t in targets {
         let port = t.port.map_or_else(String::new, |p| format!(":{p}"));
-        let _ = writeln!(
-            out,
-            "  [{}] {} {}{port} at {}: {}",
-            t.severity.as_str(),
-            t.rule,
-            t.target,
-            utc_minute(t.window_start),
-            t.reason
+        let headline = format!(
+            "{} {}, worst minute {}",
+            severity(t.severity),
+            styled(EMPHASIS, &format!("{} {}{port}", t.rule, t.target)),
+            utc_minute(t.window_start)
         );
+        wrap(out, "  ", 4, &headline, width);
+        wrap(out, "    ", 4, &t.reason, width);
         let sources: Vec<_> = t
             .top_sources
             .iter()
-            .map(|s| format!("{} ({} flows)", s.address, count(s.flows)))
+            .map(|s| format!("{} ({})", s.address, counted(s.flows, "flow")))
             .collect();
-        let _ = writeln!(
-            out,
-            "      {} minute(s) flagged; {} distinct sources; top: {}{}",
-            t.windows_flagged,
+        let figures = format!(
+            "{}; {} distinct sources; top: {}",
+            flagged(t.windows_flagged, t.first_start, t.last_end),
             t.distinct_sources,
             sources.join(", "),
-            skipdata_note(t.skipdata_records),
         );
+        wrap(out, "    ", 4, &figures, width);
+        log_gaps(out, t.skipdata_records, width);
     }
-}
-
-fn bits_per_sec(rate: f64) -> String {
-    const UNITS: [&str; 4] = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"];
-    let mut value = rate;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
-pub fn utc_minute(unix: i64) -> String {
-    let iso = flowlog_core::utc(unix);
-    format!("{} {} UTC", &iso[..10], &iso[11..16])
-}
-
-fn skipped_detail(skipped: &BTreeMap<&'static str, u64>) -> String {
-    if skipped.is_empty() {
-        return String::new();
-    }
-    let parts: Vec<_> = skipped.iter().map(|(r, n)| format!("{r} {n}")).collect();
-    format!(" ({})", parts.join(", "))
-}
-
-/// `1234567` → `1,234,567`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn bytes_per_sec(rate: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = rate;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 #[cfg(test)]
@@ -336,23 +369,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_get_thousands_separators() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1000), "1,000");
-        assert_eq!(count(1_234_567), "1,234,567");
+    fn flagged_minutes_name_the_day_once() {
+        assert_eq!(
+            flagged(2, 1_700_000_000 - 20, 1_700_000_100),
+            "2 minutes flagged, 2023-11-14 22:13 to 22:15 UTC"
+        );
+        assert_eq!(
+            flagged(1, 0, 86_400),
+            "1 minute flagged, 1970-01-01 00:00 to 1970-01-02 00:00 UTC"
+        );
     }
 
     #[test]
-    fn unix_times_print_as_utc_minutes() {
-        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_minute(1_700_000_040), "2023-11-14 22:14 UTC");
-        assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00 UTC");
-    }
-
-    #[test]
-    fn byte_rates_use_decimal_units() {
-        assert_eq!(bytes_per_sec(12.0), "12.0 B");
-        assert_eq!(bytes_per_sec(1_500_000.0), "1.5 MB");
+    fn the_totals_line_names_records_by_log_status() {
+        let mut totals = Totals::default();
+        totals.add(&ScanReport {
+            records: 10,
+            log_status: StatusCounts {
+                ok: 7,
+                nodata: 2,
+                skipdata: 1,
+            },
+            ..ScanReport::default()
+        });
+        assert_eq!(
+            totals.line(),
+            "1 object, 10 records by log-status: OK 7, NODATA 2, SKIPDATA 1; 0 lines skipped"
+        );
     }
 }

@@ -1,99 +1,174 @@
-//! Opening the inputs named on the command line, with a progress line for big ones.
+//! The inputs named on the command line: files, standard input (`-`, or nothing named), and
+//! `s3://bucket/prefix/` (every object under it), read in order under one progress line.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
-use std::time::{Duration, Instant};
 
-/// One input: a file, or standard input for `-`.
-pub struct Input {
-    /// How the input is named in messages.
-    pub name: String,
-    reader: Box<dyn Read + Send>,
+use crate::progress::{Progress, Show};
+use crate::s3::{Fetcher, Object, S3, S3Url};
+
+/// How to read the inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// S3 objects downloading at once.
+    pub s3_concurrency: usize,
+    /// The command writes to standard output while it reads: no progress line when that is
+    /// the same terminal.
+    pub streams_stdout: bool,
 }
 
-impl Input {
-    /// Opens `path` (`-` is standard input), with a clear error naming the file.
-    pub fn open(path: &str) -> Result<Input, String> {
-        if path == "-" {
-            return Ok(Input::wrap("<stdin>".into(), Box::new(io::stdin())));
-        }
-        let file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(format!("{path}: is a directory"));
-        }
-        Ok(Input::wrap(path.into(), Box::new(file)))
-    }
+/// Why reading one input stopped.
+pub enum Failure {
+    /// This input is bad (reported and counted; the others are still read).
+    Input(String),
+    /// Nothing more can be done (output is gone).
+    Fatal(crate::Error),
+}
 
-    fn wrap(name: String, reader: Box<dyn Read + Send>) -> Input {
-        let reader: Box<dyn Read + Send> = if io::stderr().is_terminal() {
-            Box::new(Progress::new(name.clone(), reader))
-        } else {
-            reader
-        };
-        Input { name, reader }
-    }
+enum Item {
+    Stdin,
+    File { path: String, size: Option<u64> },
+    S3(Object),
+}
 
-    /// The input's bytes.
-    pub fn into_reader(self) -> Box<dyn Read + Send> {
-        self.reader
+impl Item {
+    fn size(&self) -> Option<u64> {
+        match self {
+            Item::Stdin => None,
+            Item::File { size, .. } => *size,
+            Item::S3(object) => Some(object.size),
+        }
     }
 }
 
-/// The inputs to read: the named files, or standard input when none are named.
-pub fn names(files: &[String]) -> Vec<String> {
-    if files.is_empty() {
-        vec!["-".into()]
+/// Calls `each` with the name and bytes of every input in order. An input that cannot be
+/// opened, or for which `each` fails, is reported on standard error and counted; returns how
+/// many failed.
+pub fn for_each(
+    names: &[String],
+    options: ReadOptions,
+    mut each: impl FnMut(&str, Box<dyn Read + Send + '_>) -> Result<(), Failure>,
+) -> Result<usize, crate::Error> {
+    let show = crate::progress::wanted(options.streams_stdout);
+    let report = |progress: Option<&Progress>, message: &str| {
+        let line = format!("flowlogs: {message}");
+        match progress {
+            Some(p) if show != Show::Never => p.println(&line),
+            _ => eprintln!("{line}"),
+        }
+    };
+    let mut failed = 0;
+    let mut s3: Option<S3> = None;
+    let mut items = Vec::new();
+    let names = if names.is_empty() {
+        vec!["-".to_owned()]
     } else {
-        files.to_vec()
-    }
-}
-
-/// Prints how much of a big input has been read, at most twice a second, on a terminal.
-struct Progress {
-    name: String,
-    inner: Box<dyn Read + Send>,
-    bytes: u64,
-    started: Instant,
-    last: Instant,
-    shown: bool,
-}
-
-impl Progress {
-    const EVERY: Duration = Duration::from_millis(500);
-
-    fn new(name: String, inner: Box<dyn Read + Send>) -> Progress {
-        let now = Instant::now();
-        Progress {
-            name,
-            inner,
-            bytes: 0,
-            started: now,
-            last: now,
-            shown: false,
+        names.to_vec()
+    };
+    for name in names {
+        if name == "-" {
+            items.push(Item::Stdin);
+            continue;
+        }
+        let Some(url) = S3Url::parse(&name) else {
+            // Pipes and devices have no size to show progress against.
+            let size = std::fs::metadata(&name)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            items.push(Item::File { path: name, size });
+            continue;
+        };
+        let listed = url.and_then(|url| {
+            if s3.is_none() {
+                s3 = Some(S3::connect()?);
+            }
+            // Listing is a network round trip per 1,000 objects: say so from the start.
+            let now = if show == Show::Never { show } else { Show::Now };
+            let spinner = Progress::spinner(format!("listing {url}"), now);
+            let listed = s3.as_ref().expect("connected").list(&url, &spinner);
+            spinner.finish();
+            listed
+        });
+        match listed {
+            Ok(objects) => items.extend(objects.into_iter().map(Item::S3)),
+            Err(message) => {
+                report(None, &message);
+                failed += 1;
+            }
         }
     }
+    let objects: Vec<Object> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::S3(object) => Some(object.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut fetcher: Option<Fetcher<'_>> = s3
+        .as_ref()
+        .map(|s3| s3.fetch(objects, options.s3_concurrency));
+    let total = items.iter().map(Item::size).sum::<Option<u64>>();
+    let progress = Progress::bytes(total, show);
+    let count = items.len();
+    for (i, item) in items.iter().enumerate() {
+        let (name, reader): (String, Result<Box<dyn Read + Send>, String>) = match item {
+            Item::Stdin => {
+                if io::stdin().is_terminal() {
+                    eprintln!(
+                        "flowlogs: reading records from standard input (Ctrl-D ends; name files or s3:// prefixes to read those)"
+                    );
+                }
+                ("<stdin>".to_owned(), Ok(Box::new(io::stdin())))
+            }
+            Item::File { path, .. } => (path.clone(), open(path)),
+            Item::S3(_) => {
+                let (object, body) = fetcher
+                    .as_mut()
+                    .and_then(Fetcher::next_object)
+                    .expect("one fetched object per listed one");
+                (object.name(), Ok(Box::new(body)))
+            }
+        };
+        if count > 1 {
+            progress.set_message(format!("[{}/{count}] {}", i + 1, tail(&name, 40)));
+        } else {
+            progress.set_message(tail(&name, 40));
+        }
+        let result = reader
+            .map_err(Failure::Input)
+            .and_then(|reader| each(&name, Box::new(progress.reader(reader))));
+        match result {
+            Ok(()) => {}
+            Err(Failure::Input(message)) => {
+                report(Some(&progress), &message);
+                failed += 1;
+            }
+            Err(Failure::Fatal(error)) => {
+                progress.finish();
+                return Err(error);
+            }
+        }
+    }
+    progress.finish();
+    Ok(failed)
 }
 
-impl Read for Progress {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        let now = Instant::now();
-        if n > 0 && now.duration_since(self.last) >= Self::EVERY {
-            self.last = now;
-            self.shown = true;
-            let secs = now.duration_since(self.started).as_secs_f64();
-            let mib = self.bytes as f64 / (1 << 20) as f64;
-            eprint!(
-                "\r{}: {mib:.1} MiB read ({:.1} MiB/s)  ",
-                self.name,
-                mib / secs
-            );
-        }
-        if n == 0 && self.shown {
-            self.shown = false;
-            eprint!("\r{}\r", " ".repeat(self.name.len() + 40));
-        }
-        Ok(n)
+fn open(path: &str) -> Result<Box<dyn Read + Send>, String> {
+    let file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(format!("{path}: is a directory"));
+    }
+    Ok(Box::new(file))
+}
+
+/// The last `max` characters of `name`, with `…` when cut.
+fn tail(name: &str, max: usize) -> String {
+    let chars = name.chars().count();
+    if chars <= max {
+        name.to_owned()
+    } else {
+        let kept: String = name.chars().skip(chars - max + 1).collect();
+        format!("…{kept}")
     }
 }

@@ -2,26 +2,35 @@
 
 use std::io::{self, Write};
 
-use flowlog_core::{
-    Format, LogStatus, RecordParser, RecordVisitor, ScanOptions, ScanReport, SkipReason, Value,
-};
+use flowlog_core::{Format, LogStatus, RecordParser, RecordVisitor, ScanReport, SkipReason, Value};
 
-/// Writes each record as a JSON object keyed by the AWS field names of its format.
+use crate::Error;
+use crate::args::ParseArgs;
+use crate::filter::{FilterArgs, MissingFields};
+use crate::input::Failure;
+use crate::text::count;
+
+/// Writes each record that passes the filter as a JSON object keyed by the AWS field names of
+/// its format.
 pub struct JsonLines<W: Write> {
     out: W,
     parser: RecordParser,
     format: Option<Format>,
+    filter: FilterArgs,
+    missing: MissingFields,
     /// The first write error; reading stops mattering once output is gone.
     pub error: Option<io::Error>,
 }
 
 impl<W: Write> JsonLines<W> {
     /// A writer over `out`.
-    pub fn new(out: W) -> Self {
+    pub fn new(out: W, filter: FilterArgs) -> Self {
         JsonLines {
             out,
             parser: RecordParser::new(),
             format: None,
+            filter,
+            missing: MissingFields::default(),
             error: None,
         }
     }
@@ -34,6 +43,7 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> RecordVisitor for JsonLines<W> {
     fn begin_format(&mut self, format: &Format) {
+        self.missing.check(format, &self.filter.fields());
         self.format = Some(format.clone());
     }
 
@@ -44,7 +54,7 @@ impl<W: Write> RecordVisitor for JsonLines<W> {
             .unwrap_or_else(|| unreachable!("format set first"));
         let record = self.parser.parse(format, line)?;
         let status = record.log_status();
-        if self.error.is_none() {
+        if self.error.is_none() && self.filter.matches(&record) {
             let mut buf = Vec::with_capacity(line.len() * 2);
             buf.push(b'{');
             for (i, (column, value)) in record.values().enumerate() {
@@ -80,45 +90,64 @@ fn write_json_string(buf: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(buf, text).expect("writing to a Vec cannot fail");
 }
 
-/// Runs `parse` over the inputs: every readable input is printed, each failing one reported
-/// on standard error. Returns the reports per input and how many inputs failed.
-pub fn run(
-    files: &[String],
-    options: &ScanOptions,
-) -> Result<(Vec<(String, ScanReport)>, usize), String> {
+/// Runs `parse`: every readable input is printed and summed up on standard error, each
+/// failing one reported. Returns how many inputs failed.
+pub fn run(args: ParseArgs) -> Result<usize, Error> {
+    args.filter.check().map_err(Error::Usage)?;
+    let options = args.input.scan_options();
     let stdout = io::stdout().lock();
-    let mut writer = JsonLines::new(io::BufWriter::with_capacity(1 << 16, stdout));
-    let mut reports = Vec::new();
-    let mut failed = 0;
-    for name in crate::input::names(files) {
-        let result = crate::input::Input::open(&name).and_then(|input| {
-            let label = input.name.clone();
-            flowlog_core::scan(input.into_reader(), options, &mut writer)
-                .map(|report| (label.clone(), report))
-                .map_err(|e| format!("{label}: {e}"))
-        });
-        if let Some(e) = writer.error.take() {
-            return broken_pipe_or(e);
-        }
-        match result {
-            Ok(report) => reports.push(report),
-            Err(message) => {
-                failed += 1;
-                crate::report_failure(&message);
+    let mut writer = JsonLines::new(io::BufWriter::with_capacity(1 << 16, stdout), args.filter);
+    let mut reports: Vec<(String, ScanReport)> = Vec::new();
+    let failed = crate::input::for_each(
+        &args.input.inputs,
+        args.input.read_options(true),
+        |name, reader| {
+            let result = flowlog_core::scan(reader, &options, &mut writer);
+            if let Some(e) = writer.error.take() {
+                return Err(Failure::Fatal(output_error(e)));
             }
-        }
+            let report = result.map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+            reports.push((name.to_owned(), report));
+            Ok(())
+        },
+    )?;
+    writer.flush().map_err(output_error)?;
+    for (name, report) in reports {
+        eprintln!(
+            "{name}: {} (OK {}, NODATA {}, SKIPDATA {}), {} skipped{}",
+            crate::text::counted(report.records, "record"),
+            count(report.log_status.ok),
+            count(report.log_status.nodata),
+            count(report.log_status.skipdata),
+            crate::text::counted(report.skipped.total(), "line"),
+            skip_samples(&report.skipped),
+        );
     }
-    if let Err(e) = writer.flush() {
-        return broken_pipe_or(e);
+    for note in writer.missing.notes() {
+        eprintln!("flowlogs: note: {note}");
     }
-    Ok((reports, failed))
+    Ok(failed)
 }
 
-fn broken_pipe_or<T>(error: io::Error) -> Result<T, String> {
+/// A closed pipe (`| head`) ends the program quietly with success.
+fn output_error(error: io::Error) -> Error {
     if error.kind() == io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }
-    Err(format!("writing output: {error}"))
+    Error::Output(error.to_string())
+}
+
+fn skip_samples(skipped: &flowlog_core::SkipReport) -> String {
+    let parts: Vec<_> = skipped
+        .samples
+        .iter()
+        .map(|s| format!("line {}: {}", s.line, s.reason.as_str()))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join("; "))
+    }
 }
 
 #[cfg(test)]
@@ -129,8 +158,9 @@ mod tests {
     fn numbers_are_numbers_dash_is_null_and_the_rest_strings() {
         let text = "version srcaddr dstport log-status vpc-id future\n2 10.0.0.1 443 OK - x\"y\n";
         let mut out = Vec::new();
-        let mut writer = JsonLines::new(&mut out);
-        flowlog_core::scan(text.as_bytes(), &ScanOptions::default(), &mut writer).unwrap();
+        let mut writer = JsonLines::new(&mut out, FilterArgs::default());
+        let options = flowlog_core::ScanOptions::default();
+        flowlog_core::scan(text.as_bytes(), &options, &mut writer).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"version\":2,\"srcaddr\":\"10.0.0.1\",\"dstport\":443,\"log-status\":\"OK\",\"vpc-id\":null,\"future\":\"x\\\"y\"}\n"

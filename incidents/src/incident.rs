@@ -214,6 +214,11 @@ pub struct Notice {
 }
 
 impl Notice {
+    /// The notice a pending claim stands for (to publish it again).
+    pub fn of_pending(incident: &Incident, pending: &Pending) -> Notice {
+        Notice::of(incident, pending.stage, pending.seq)
+    }
+
     pub(crate) fn of(incident: &Incident, stage: Stage, seq: u32) -> Notice {
         Notice {
             stage,

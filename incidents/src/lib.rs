@@ -13,14 +13,16 @@
 //!   minutes had time to arrive ([`Policy::settle_secs`]), with duration, peak and totals.
 //!
 //! Pure: no I/O, no clock. The functions keep incidents in DynamoDB and publish notices to SNS
-//! exactly once; `flowlogs replay` keeps them in memory over local files.
+//! exactly once; `flowlogs replay` keeps them in memory over local files ([`replay`]).
 
 mod document;
 mod flood;
 mod incident;
 mod plan;
+mod replay;
 
 pub use document::{AlertDocument, DOCUMENT_TYPE, DOCUMENT_VERSION, DocumentError, Origin};
 pub use flood::FloodFinding;
 pub use incident::{Figures, Incident, Kind, Notice, Peak, Pending, Stage};
 pub use plan::{Change, Policy, plan};
+pub use replay::{Arrival, Sent, replay};

@@ -34,6 +34,12 @@ impl Policy {
     pub fn lookback_secs(&self) -> i64 {
         self.settle_secs + self.quiet_secs + 2 * WINDOW_SECS
     }
+
+    /// The minutes a verdict at `now` judges: `[now - lookback, now + a minute)` (the minute
+    /// ahead takes in records stamped by a clock slightly ahead).
+    pub fn live_window(&self, now: i64) -> (i64, i64) {
+        (now - self.lookback_secs(), now + WINDOW_SECS)
+    }
 }
 
 /// One incident's new state, and the notice to send about it, if any.

@@ -67,6 +67,15 @@ pub enum FormatError {
         /// The repeated name.
         name: String,
     },
+    /// A name no flow-log version documents, in a format that must name known fields only
+    /// ([`Format::parse_strict`]).
+    #[error("unknown field {name:?} (the nearest known field is {nearest:?})")]
+    UnknownField {
+        /// The name as written.
+        name: String,
+        /// The documented field closest to it in spelling.
+        nearest: &'static str,
+    },
 }
 
 /// The ordered columns of a flow log's records.
@@ -138,6 +147,28 @@ impl Format {
         self.columns.is_empty()
     }
 
+    /// Parses a `${field}` format string given by a person (a command-line option, a
+    /// setting), refusing names that AWS documents for no flow log, with the nearest known one.
+    /// The fields only Transit Gateway flow logs have are accepted and kept as text. Header
+    /// lines stay lenient ([`Format::from_header_line`]): a field AWS adds later is kept.
+    pub fn parse_strict(text: &str) -> Result<Format, FormatError> {
+        let format: Format = text.parse()?;
+        match format.columns.iter().find_map(|c| match c {
+            Column::Unknown(name)
+                if !TRANSIT_GATEWAY_FIELDS.contains(&&*name.replace('_', "-")) =>
+            {
+                Some(name)
+            }
+            _ => None,
+        }) {
+            Some(name) => Err(FormatError::UnknownField {
+                name: name.to_string(),
+                nearest: nearest_field(name),
+            }),
+            None => Ok(format),
+        }
+    }
+
     /// The index of a documented field, if the format has it.
     pub fn position(&self, field: Field) -> Option<usize> {
         self.columns.iter().position(|c| *c == Column::Known(field))
@@ -170,6 +201,57 @@ impl fmt::Display for Format {
         }
         Ok(())
     }
+}
+
+/// The fields of Transit Gateway flow logs that VPC flow logs do not have (AWS documents both
+/// kinds of record; these are read as text).
+const TRANSIT_GATEWAY_FIELDS: &[&str] = &[
+    "resource-type",
+    "tgw-id",
+    "tgw-attachment-id",
+    "tgw-src-vpc-account-id",
+    "tgw-dst-vpc-account-id",
+    "tgw-src-vpc-id",
+    "tgw-dst-vpc-id",
+    "tgw-src-subnet-id",
+    "tgw-dst-subnet-id",
+    "tgw-src-eni",
+    "tgw-dst-eni",
+    "tgw-src-az-id",
+    "tgw-dst-az-id",
+    "tgw-pair-attachment-id",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
+];
+
+/// The documented field name (VPC or Transit Gateway) the fewest single-character edits away
+/// from `name` (`_` read as `-`); ties go to the earlier one of the AWS tables.
+fn nearest_field(name: &str) -> &'static str {
+    let name = name.replace('_', "-");
+    Field::ALL
+        .iter()
+        .map(|f| f.name())
+        .chain(TRANSIT_GATEWAY_FIELDS.iter().copied())
+        .min_by_key(|known| edit_distance(&name, known))
+        .expect("the field tables are not empty")
+}
+
+/// Levenshtein distance over bytes (field names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// A field name as it may appear in a header: `[a-z][a-z0-9_-]*`.
@@ -247,6 +329,60 @@ mod tests {
                 Column::Known(Field::PktSrcAddr)
             ]
         );
+    }
+
+    #[test]
+    fn strict_parsing_names_an_unknown_field_and_the_nearest_known_one() {
+        assert_eq!(
+            Format::parse_strict("${version} ${srcadr} ${dstport}"),
+            Err(FormatError::UnknownField {
+                name: "srcadr".into(),
+                nearest: "srcaddr",
+            })
+        );
+        let message = Format::parse_strict("${log-stats}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "unknown field \"log-stats\" (the nearest known field is \"log-status\")"
+        );
+    }
+
+    #[test]
+    fn strict_parsing_accepts_every_documented_field_in_either_spelling() {
+        let all: Vec<String> = Field::ALL
+            .iter()
+            .map(|f| format!("${{{}}}", f.name()))
+            .collect();
+        assert_eq!(Format::parse_strict(&all.join(" ")).unwrap().len(), 54);
+        assert_eq!(
+            Format::parse_strict("${pkt_srcaddr} ${log_status}").unwrap(),
+            "${pkt-srcaddr} ${log-status}".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn strict_parsing_accepts_transit_gateway_fields_as_text() {
+        let format =
+            Format::parse_strict("${version} ${resource-type} ${tgw_id} ${srcaddr}").unwrap();
+        assert_eq!(format.columns()[1], Column::Unknown("resource-type".into()));
+        assert_eq!(format.columns()[1].kind(), FieldKind::Text);
+        assert_eq!(format.position(Field::SrcAddr), Some(3));
+        assert!(matches!(
+            Format::parse_strict("${tgw-idd}"),
+            Err(FormatError::UnknownField {
+                nearest: "tgw-id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_nearest_field_reads_underscores_as_hyphens() {
+        assert_eq!(nearest_field("tcp_flag"), "tcp-flags");
+        assert_eq!(nearest_field("interfaceid"), "interface-id");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

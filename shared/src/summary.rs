@@ -43,6 +43,16 @@ impl Floor {
     };
 
     /// `1 / divisor` of each threshold of `rules`.
+    /// How many parts a minute's traffic may be split into and still be found: the floor
+    /// the functions share objects' figures above (files of several flow logs, of two
+    /// deliveries, of shards past 75 MB).
+    pub const SHARED_DIVISOR: u64 = 10;
+
+    /// The floor of the shared state: a tenth ([`Floor::SHARED_DIVISOR`]) of each threshold.
+    pub fn shared(rules: &FloodRules) -> Floor {
+        Floor::of(rules, Floor::SHARED_DIVISOR)
+    }
+
     pub fn of(rules: &FloodRules, divisor: u64) -> Floor {
         let part = |threshold: u64| (threshold / divisor.max(1)).max(1);
         Floor {
@@ -286,6 +296,73 @@ impl Summary {
     pub fn is_local(&self, address: IpAddr) -> bool {
         self.locals.contains(&address)
     }
+
+    /// Whether it holds no source and no target (nothing above the floor).
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.targets.is_empty()
+    }
+
+    /// The first and last minute starts it holds figures for.
+    pub fn minute_range(&self) -> Option<(i64, i64)> {
+        let sources = self.sources.values().flat_map(|p| p.minutes.values());
+        let targets = self.targets.values().flat_map(|p| p.minutes.values());
+        let firsts = sources
+            .clone()
+            .filter_map(|m| m.first_key_value().map(|(s, _)| *s));
+        let lasts = sources.filter_map(|m| m.last_key_value().map(|(s, _)| *s));
+        let first = firsts
+            .chain(
+                targets
+                    .clone()
+                    .filter_map(|m| m.first_key_value().map(|(s, _)| *s)),
+            )
+            .min()?;
+        let last = lasts
+            .chain(targets.filter_map(|m| m.last_key_value().map(|(s, _)| *s)))
+            .max()?;
+        Some((first, last))
+    }
+
+    /// Keeps the `max_sources` sources and `max_targets` targets with the most flows in their
+    /// worst minute (ties to the smaller key), counting the rest as omitted: how a summary is
+    /// cut to fit a size budget.
+    pub fn keep_heaviest(&mut self, max_sources: usize, max_targets: usize) {
+        fn worst<T: Copy + Default>(
+            minutes: &BTreeMap<Vantage, BTreeMap<i64, T>>,
+            flows: fn(&T) -> u32,
+        ) -> u32 {
+            minutes
+                .values()
+                .flat_map(|m| m.values())
+                .map(flows)
+                .max()
+                .unwrap_or(0)
+        }
+        if self.sources.len() > max_sources {
+            let mut ranked: Vec<(u32, Source)> = self
+                .sources
+                .iter()
+                .map(|(s, p)| (worst(&p.minutes, |m: &Minute| m.flows), *s))
+                .collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            for (_, source) in &ranked[max_sources..] {
+                self.sources.remove(source);
+            }
+            self.omitted += (ranked.len() - max_sources) as u64;
+        }
+        if self.targets.len() > max_targets {
+            let mut ranked: Vec<(u32, IpAddr)> = self
+                .targets
+                .iter()
+                .map(|(t, p)| (worst(&p.minutes, |s: &Served| s.flows), *t))
+                .collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            for (_, target) in &ranked[max_targets..] {
+                self.targets.remove(target);
+            }
+            self.omitted += (ranked.len() - max_targets) as u64;
+        }
+    }
 }
 
 impl Aggregator {
@@ -453,5 +530,23 @@ mod tests {
             windows.iter().map(|(start, _)| *start).collect::<Vec<_>>(),
             [t0 + 600]
         );
+    }
+
+    #[test]
+    fn the_heaviest_sources_are_kept_and_the_rest_counted_omitted() {
+        let t0 = 1_700_000_040;
+        let lines = syns("203.0.113.7", 300, t0)
+            + &syns("203.0.113.8", 100, t0)
+            + &syns("203.0.113.9", 200, t0);
+        let mut s = summary_of(&lines, &Floor::NONE);
+        assert_eq!(s.minute_range(), Some((t0, t0)));
+        let omitted = s.omitted;
+        s.keep_heaviest(2, usize::MAX);
+        let kept: Vec<String> = s.sources.keys().map(ToString::to_string).collect();
+        assert_eq!(kept, ["203.0.113.7", "203.0.113.9"]);
+        assert_eq!(s.omitted, omitted + 1);
+        s.keep_heaviest(0, 0);
+        assert!(s.is_empty());
+        assert_eq!(s.minute_range(), None);
     }
 }

@@ -333,6 +333,35 @@ fn a_botnet_below_every_per_source_threshold_is_one_incident_of_its_target() {
 }
 
 #[test]
+fn one_source_below_raised_per_source_thresholds_is_not_a_many_source_flood_of_its_target() {
+    // A user who raised the per-source thresholds past a SYN flood does not get it back as a
+    // "distributed" flood of its victim: one source sending most of it is no botnet.
+    let s = Scenario::new(formats::V5_ALL, START).with(Attack::SynFlood {
+        source: ip("203.0.113.7"),
+        per_minute: 4_000,
+        rst: false,
+        victim: Victim::Web,
+    });
+    let (reader, writer) = std::io::pipe().unwrap();
+    let scenario = s.clone();
+    let producer =
+        std::thread::spawn(move || scenario.write(std::io::BufWriter::new(writer)).unwrap());
+    let mut aggregator = Aggregator::new(AggregateOptions::default());
+    scan(reader, &ScanOptions::default(), &mut aggregator).unwrap();
+    producer.join().unwrap();
+    let raised = FloodRules {
+        half_open_per_minute: 1_000_000,
+        ..FloodRules::default()
+    };
+    let d = flowlog_core::detect(&aggregator, &raised);
+    assert!(found(&d).is_empty(), "{:?}", found(&d));
+    println!("DETECTION|one SYN flood, per-source thresholds raised past it|v5|0|0|0");
+    // With the default thresholds it is the source's flood, not its target's.
+    let d = flowlog_core::detect(&aggregator, &FloodRules::default());
+    assert_eq!(found(&d), expected(&s));
+}
+
+#[test]
 fn two_flooders_of_one_host_are_found_and_also_make_one_incident_of_it() {
     for fields in [formats::V5_ALL, formats::DEFAULT_V2] {
         let s = Scenario::new(fields, START)

@@ -1,45 +1,30 @@
 //! The function's settings, validated at cold start.
 
 use flowlog_core::FloodRules;
-use flowlog_lambda::{ReadSettings, SettingError, Settings};
+use flowlog_incidents::Policy;
+use flowlog_lambda::{SettingError, Settings, flood_rules, state_table};
 
 /// Everything the function can be told through its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// SNS topic for alerts (`TOPIC_ARN`, required); a `.fifo` topic gets group and dedup ids.
     pub topic_arn: String,
-    /// Bucket holding the alert state (`ALERT_STATE_BUCKET`, required).
-    pub state_bucket: String,
-    /// Prefix of the alert state objects (`ALERT_STATE_PREFIX`, default `flood-alert-state/`).
-    pub state_prefix: String,
-    /// One alert per source per this many seconds of flow time (`COOLDOWN_SECONDS`, default 900).
-    pub cooldown_secs: i64,
-    /// The flood thresholds (`HALF_OPEN_PER_MINUTE`, `HALF_OPEN_SHARE`,
-    /// `CONNECTIONS_PER_MINUTE`, `REQUEST_PACKETS_PER_MINUTE`, `UDP_PACKETS_PER_MINUTE`,
-    /// `ICMP_PACKETS_PER_MINUTE`, `TARGET_SHARE`, `RELAY_SHARE`, `TARGET_HALF_OPEN_PER_MINUTE`,
-    /// `MIN_SOURCES`, `INTERNAL_CLIENTS`, `ALLOWLIST`).
+    /// The DynamoDB table of the shared state: summaries to judge, incidents (`STATE_TABLE`,
+    /// required).
+    pub state_table: String,
+    /// The flood thresholds (see [`flood_rules`]); `rate-metrics` must have the same.
     pub rules: FloodRules,
-    /// How objects are read and aggregated.
-    pub read: ReadSettings,
+    /// How incidents update and end (`UPDATE_EVERY_SECONDS` default 900, `QUIET_SECONDS`
+    /// default 600, `SETTLE_SECONDS` default 1200).
+    pub policy: Policy,
+    /// The VPC named in alerts (`VPC_ID`, optional).
+    pub vpc_id: Option<String>,
 }
 
 impl Config {
     /// Reads and validates the settings.
     pub fn from_settings(s: &Settings<'_>) -> Result<Config, SettingError> {
-        let required = |name: &str| {
-            s.raw(name).ok_or_else(|| SettingError {
-                name: name.into(),
-                value: String::new(),
-                expected: "a value (it is required)".into(),
-            })
-        };
-        let defaults = FloodRules::default();
-        let share = |name: &str, default: f64| {
-            s.parse(name, default, "a share from 0 to 1", |v| {
-                v.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x))
-            })
-        };
-        let topic_arn = required("TOPIC_ARN")?;
+        let topic_arn = s.required("TOPIC_ARN")?;
         if !topic_arn.starts_with("arn:") {
             return Err(SettingError {
                 name: "TOPIC_ARN".into(),
@@ -47,62 +32,21 @@ impl Config {
                 expected: "an SNS topic ARN".into(),
             });
         }
-        let allowlist = s.parse(
-            "ALLOWLIST",
-            Vec::new(),
-            "comma-separated CIDRs, e.g. 10.0.0.0/8,2001:db8::/32",
-            |v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(|c| flowlog_core::parse_cidr(c).ok())
-                    .collect()
-            },
-        )?;
-        let rate = |name: &str, default: u64| s.number(name, default, 1..=1_000_000_000_000);
+        let defaults = Policy::default();
         Ok(Config {
             topic_arn,
-            state_bucket: required("ALERT_STATE_BUCKET")?,
-            state_prefix: s
-                .raw("ALERT_STATE_PREFIX")
-                .unwrap_or_else(|| "flood-alert-state/".into()),
-            cooldown_secs: s.number("COOLDOWN_SECONDS", 900, 60..=7 * 86_400)?,
-            rules: FloodRules {
-                half_open_per_minute: rate("HALF_OPEN_PER_MINUTE", defaults.half_open_per_minute)?,
-                half_open_share: share("HALF_OPEN_SHARE", defaults.half_open_share)?,
-                connections_per_minute: rate(
-                    "CONNECTIONS_PER_MINUTE",
-                    defaults.connections_per_minute,
+            state_table: state_table(s)?,
+            rules: flood_rules(s)?,
+            policy: Policy {
+                update_every_secs: s.number(
+                    "UPDATE_EVERY_SECONDS",
+                    defaults.update_every_secs,
+                    60..=86_400,
                 )?,
-                request_packets_per_minute: rate(
-                    "REQUEST_PACKETS_PER_MINUTE",
-                    defaults.request_packets_per_minute,
-                )?,
-                udp_packets_per_minute: rate(
-                    "UDP_PACKETS_PER_MINUTE",
-                    defaults.udp_packets_per_minute,
-                )?,
-                icmp_packets_per_minute: rate(
-                    "ICMP_PACKETS_PER_MINUTE",
-                    defaults.icmp_packets_per_minute,
-                )?,
-                target_share: share("TARGET_SHARE", defaults.target_share)?,
-                relay_share: share("RELAY_SHARE", defaults.relay_share)?,
-                target_half_open_per_minute: rate(
-                    "TARGET_HALF_OPEN_PER_MINUTE",
-                    defaults.target_half_open_per_minute,
-                )?,
-                min_sources: s.number("MIN_SOURCES", defaults.min_sources, 1..=1_000_000)?,
-                internal_clients: s.parse(
-                    "INTERNAL_CLIENTS",
-                    defaults.internal_clients,
-                    "true or false",
-                    |v| v.parse::<bool>().ok(),
-                )?,
-                allowlist,
-                ..defaults
+                quiet_secs: s.number("QUIET_SECONDS", defaults.quiet_secs, 60..=86_400)?,
+                settle_secs: s.number("SETTLE_SECONDS", defaults.settle_secs, 0..=7_200)?,
             },
-            read: ReadSettings::from_settings(s)?,
+            vpc_id: s.raw("VPC_ID"),
         })
     }
 
@@ -124,7 +68,7 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         let mut all = vec![
             ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
-            ("ALERT_STATE_BUCKET", "state"),
+            ("STATE_TABLE", "state"),
         ];
         all.extend_from_slice(vars);
         let all: Vec<(String, String)> = all
@@ -141,27 +85,41 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_documented_thresholds() {
+    fn defaults_are_the_documented_thresholds_and_lifecycle() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.cooldown_secs, 900);
         assert_eq!(c.rules, FloodRules::default());
-        assert_eq!(c.state_prefix, "flood-alert-state/");
+        assert_eq!(c.policy, Policy::default());
+        assert_eq!(
+            (c.policy.update_every_secs, c.policy.quiet_secs),
+            (900, 600)
+        );
+        assert_eq!(c.state_table, "state");
         assert!(!c.fifo());
     }
 
     #[test]
-    fn allowlist_and_thresholds_are_read() {
+    fn thresholds_and_lifecycle_are_read() {
         let c = config(&[
-            ("ALLOWLIST", "10.0.0.0/8, 2001:db8::/32"),
             ("HALF_OPEN_PER_MINUTE", "100"),
-            ("HALF_OPEN_SHARE", "0.9"),
-            ("INTERNAL_CLIENTS", "true"),
+            ("UPDATE_EVERY_SECONDS", "300"),
+            ("QUIET_SECONDS", "120"),
+            ("SETTLE_SECONDS", "0"),
+            (
+                "TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:alerts.fifo",
+            ),
         ])
         .unwrap();
-        assert_eq!(c.rules.allowlist.len(), 2);
         assert_eq!(c.rules.half_open_per_minute, 100);
-        assert_eq!(c.rules.half_open_share, 0.9);
-        assert!(c.rules.internal_clients);
+        assert_eq!(
+            c.policy,
+            Policy {
+                update_every_secs: 300,
+                quiet_secs: 120,
+                settle_secs: 0
+            }
+        );
+        assert!(c.fifo());
     }
 
     #[test]
@@ -169,11 +127,10 @@ mod tests {
         for (name, value) in [
             ("TOPIC_ARN", ""),
             ("TOPIC_ARN", "alerts"),
+            ("STATE_TABLE", ""),
             ("ALLOWLIST", "10.0.0.0/33"),
-            ("HALF_OPEN_SHARE", "1.5"),
-            ("CONNECTIONS_PER_MINUTE", "0"),
-            ("INTERNAL_CLIENTS", "sometimes"),
-            ("COOLDOWN_SECONDS", "5"),
+            ("QUIET_SECONDS", "5"),
+            ("UPDATE_EVERY_SECONDS", "soon"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
             assert_eq!(error.name, name, "{error}");

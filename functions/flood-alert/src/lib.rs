@@ -1,15 +1,19 @@
-//! The `flood-alert` Lambda function: repeated traffic from one IP in a new flow-log object
-//! becomes one clear SNS alert, once per source per cooldown.
+//! The `flood-alert` Lambda function: the detector. It judges the shared state — every
+//! object's summary, written by `rate-metrics` — as one verdict, keeps each flood as an
+//! incident (STARTED, ONGOING, ENDED) and publishes each notice to SNS exactly once.
 //!
-//! event → object streamed from S3 → [`flowlog_core::Aggregator`] → [`flowlog_core::detect`]
-//! → [`cooldown::Cooldown`] (who may alert, agreed through S3 conditional writes) →
-//! [`message::build_alert`] → [`sns::AlertSink`].
+//! trigger (detect queue, schedule, direct) → [`flowlog_lambda::SummaryLog::load`] (merged
+//! summaries) → [`flowlog_core::detect`] → [`flowlog_incidents::plan`] → per change: claim
+//! ([`incident_store`], compare-and-swap) → [`alert::build_alert`] → [`sns::AlertSink`] →
+//! confirm. `main.rs` only builds the clients and hands [`App::handle`] to the runtime.
 
 pub mod alert;
 mod app;
 mod config;
-pub mod cooldown;
+pub mod detector;
+pub mod incident_store;
 pub mod sns;
+pub mod trigger;
 
-pub use app::{App, ProcessError};
+pub use app::App;
 pub use config::Config;

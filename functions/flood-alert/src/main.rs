@@ -1,6 +1,5 @@
 //! Lambda entry point: settings and clients once per cold start, then the handler.
 
-use flood_alert::sns::SnsSink;
 use flood_alert::{App, Config};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -10,12 +9,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     flowlog_lambda::logging::init();
     let config = Config::from_env()?;
     let sdk = flowlog_lambda::aws::sdk_config().await;
-    let sink = SnsSink::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone());
-    let app = App::new(flowlog_lambda::aws::s3_client(&sdk), sink, config);
+    let app = App::new(
+        flowlog_lambda::aws::dynamodb_client(&sdk),
+        aws_sdk_sns::Client::new(&sdk),
+        config,
+    );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = flowlog_lambda::invocation_deadline(event.context.deadline);
-        app.handle(event.payload, Some(deadline)).await
+        app.handle(event.payload).await
     }))
     .await
 }

@@ -1,17 +1,20 @@
-//! End to end against a local moto server: a flow-log object in S3, the handler on a real event,
-//! the alert read back from an SQS queue subscribed to the SNS topic.
+//! The whole product end to end on a local moto server, through the real AWS SDK: flow-log
+//! objects in S3 read by `rate-metrics` (summaries into DynamoDB, detect requests into SQS,
+//! metrics into CloudWatch), `flood-alert` run by the detect queue and the schedule, notices
+//! read back from an SQS queue subscribed to the SNS topic.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
-use flood_alert::sns::SnsSink;
 use flood_alert::{App, Config};
 use flowlog_core::FloodRules;
-use flowlog_lambda::ReadSettings;
+use flowlog_incidents::{AlertDocument, Policy, Stage};
+use flowlog_lambda::{ReadSettings, Settings};
 use flowlog_synth::{Compression, Flood, Spec, formats};
 use moto_harness::{Fault, FaultProxy, MotoServer, unique_name as unique};
+use rate_metrics::cloudwatch::CloudWatchSink;
 use serde_json::{Value, json};
 
 const FLOODER: &str = "203.0.113.7";
@@ -27,11 +30,24 @@ async fn sdk_at(endpoint: &str) -> SdkConfig {
         .await
 }
 
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Where everything lives: a bucket, the state table, the detect queue, the alert topic and
+/// an inbox queue subscribed to it.
 struct Fixture {
     sdk: SdkConfig,
     bucket: String,
+    table: String,
+    detect_queue: String,
     topic_arn: String,
-    queue_url: String,
+    inbox: String,
+    /// Minute-aligned start of the flood: ten minutes ago.
+    start: i64,
 }
 
 impl Fixture {
@@ -44,8 +60,23 @@ impl Fixture {
             .send()
             .await
             .unwrap();
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let table = unique("state");
+        flowlog_lambda::fakes::create_state_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+            .await;
+        let (sns, sqs) = (
+            aws_sdk_sns::Client::new(&sdk),
+            aws_sdk_sqs::Client::new(&sdk),
+        );
+        let queue = async |name: &str| {
+            sqs.create_queue()
+                .queue_name(unique(name))
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        };
+        let (detect_queue, inbox) = (queue("detect").await, queue("inbox").await);
         let topic_arn = sns
             .create_topic()
             .name(unique("alerts"))
@@ -54,17 +85,9 @@ impl Fixture {
             .unwrap()
             .topic_arn
             .unwrap();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(unique("inbox"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let queue_arn = sqs
+        let inbox_arn = sqs
             .get_queue_attributes()
-            .queue_url(&queue_url)
+            .queue_url(&inbox)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
@@ -75,46 +98,43 @@ impl Fixture {
         sns.subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")
-            .endpoint(queue_arn)
+            .endpoint(inbox_arn)
             .send()
             .await
             .unwrap();
         Fixture {
             sdk,
             bucket,
+            table,
+            detect_queue,
             topic_arn,
-            queue_url,
+            inbox,
+            start: (now() - 600) / 60 * 60,
         }
     }
 
-    async fn put_object(&self, key: &str, flood: bool) {
-        let start = (SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            - 3600)
-            / 60
-            * 60;
+    /// One flow log's file: `flood_flows` SYNs from the flooder spread over five minutes from
+    /// the fixture's start, among ordinary traffic of its own seed.
+    async fn put_object(&self, key: &str, seed: u64, flood_flows: u64) {
         let spec = Spec {
-            records: 12_000,
-            seed: 5,
-            start,
-            skipdata_every: 1500,
-            flood: flood.then(|| Flood {
+            records: 4_000 + flood_flows,
+            seed,
+            start: self.start,
+            span_secs: 300,
+            flood: Some(Flood {
                 source: FLOODER.parse().unwrap(),
-                flows: 6_000,
+                flows: flood_flows,
                 syn_only: true,
-                reject_share: 0.1,
-                dst_ports: 2,
+                reject_share: 0.0,
+                dst_ports: 1,
             }),
-            heavy_downloader: true,
             ..Spec::default()
         }
         .with_fields(formats::V5_ALL);
         let mut body = Vec::new();
         flowlog_synth::write_object(&spec, Compression::Gzip { level: 6 }, &mut body).unwrap();
-        let s3 = flowlog_lambda::aws::s3_client(&self.sdk);
-        s3.put_object()
+        flowlog_lambda::aws::s3_client(&self.sdk)
+            .put_object()
             .bucket(&self.bucket)
             .key(key)
             .body(ByteStream::from(body))
@@ -123,45 +143,94 @@ impl Fixture {
             .unwrap();
     }
 
-    fn app(&self, state_prefix: &str) -> App<SnsSink> {
-        self.app_publishing_through(state_prefix, &self.sdk)
-    }
-
-    /// The function with its SNS client on `sns_sdk` (e.g. a fault-injecting proxy).
-    fn app_publishing_through(&self, state_prefix: &str, sns_sdk: &SdkConfig) -> App<SnsSink> {
-        let config = Config {
-            topic_arn: self.topic_arn.clone(),
-            state_bucket: self.bucket.clone(),
-            state_prefix: state_prefix.to_owned(),
-            cooldown_secs: 900,
+    /// `rate-metrics` as deployed: summaries to the table, requests to the detect queue.
+    fn reader(&self) -> rate_metrics::App<CloudWatchSink> {
+        let config = rate_metrics::Config {
+            namespace: unique("E2E"),
+            top_n: 5,
+            read: ReadSettings::from_settings(&Settings::new(&|_| None)).unwrap(),
+            state_table: self.table.clone(),
             rules: FloodRules::default(),
-            read: ReadSettings::from_settings(&flowlog_lambda::Settings::new(&|_| None)).unwrap(),
+            detect_queue_url: Some(self.detect_queue.clone()),
         };
-        let sink = SnsSink::new(aws_sdk_sns::Client::new(sns_sdk), self.topic_arn.clone());
-        App::new(flowlog_lambda::aws::s3_client(&self.sdk), sink, config)
+        let sink = CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&self.sdk));
+        rate_metrics::App::new(rate_metrics::Clients::new(&self.sdk), sink, config)
     }
 
-    /// Every SNS envelope waiting in the queue (and removes them).
+    /// `flood-alert` as deployed, its SNS client on `sns_sdk` (e.g. a fault-injecting proxy).
+    fn detector_through(&self, sns_sdk: &SdkConfig) -> App {
+        let vars = |name: &str| match name {
+            "TOPIC_ARN" => Some(self.topic_arn.clone()),
+            "STATE_TABLE" => Some(self.table.clone()),
+            _ => None,
+        };
+        let config = Config::from_settings(&Settings::new(&vars)).unwrap();
+        App::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            aws_sdk_sns::Client::new(sns_sdk),
+            config,
+        )
+    }
+
+    fn detector(&self) -> App {
+        self.detector_through(&self.sdk)
+    }
+
+    async fn read(&self, key: &str) {
+        let event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": self.bucket}, "object": {"key": key, "size": 1}}}]});
+        self.reader().handle(event, None).await.unwrap();
+    }
+
+    /// The detect queue's waiting requests as the SQS event Lambda would invoke with.
+    async fn detect_batch(&self) -> Value {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let out = sqs
+            .receive_message()
+            .queue_url(&self.detect_queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let records: Vec<Value> = out
+            .messages()
+            .iter()
+            .map(|m| {
+                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
+                "body": m.body(), "eventSource": "aws:sqs"})
+            })
+            .collect();
+        for m in out.messages() {
+            sqs.delete_message()
+                .queue_url(&self.detect_queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        json!({ "Records": records })
+    }
+
+    /// Every notice waiting in the inbox (removed), as SNS envelopes.
     async fn drain(&self) -> Vec<Value> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let mut all = Vec::new();
         loop {
             let out = sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(&self.inbox)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
                 .send()
                 .await
                 .unwrap();
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
+            if out.messages().is_empty() {
                 return all;
             }
-            for m in messages {
+            for m in out.messages() {
                 all.push(serde_json::from_str(m.body().unwrap()).unwrap());
                 sqs.delete_message()
-                    .queue_url(&self.queue_url)
+                    .queue_url(&self.inbox)
                     .receipt_handle(m.receipt_handle().unwrap())
                     .send()
                     .await
@@ -171,252 +240,140 @@ impl Fixture {
     }
 }
 
-fn s3_event(bucket: &str, key: &str) -> Value {
-    json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]})
+fn document(envelope: &Value) -> AlertDocument {
+    AlertDocument::parse(envelope["Message"].as_str().unwrap()).unwrap()
+}
+
+fn stage_attribute(envelope: &Value) -> &str {
+    envelope["MessageAttributes"]["stage"]["Value"]
+        .as_str()
+        .unwrap()
+}
+
+fn schedule(time: i64) -> Value {
+    json!({"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "region": "us-east-1", "time": flowlog_core::utc(time),
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/flowlogs-incidents"], "detail": {}})
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_flood_sends_one_clear_alert_and_a_redelivery_sends_none() {
+async fn a_flood_split_over_two_flow_logs_starts_once_through_redelivery_and_a_race_and_ends_by_the_schedule()
+ {
     let fx = Fixture::new().await;
-    let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/flood.log.gz";
-    fx.put_object(key, true).await;
-    let app = fx.app(&unique("state"));
-    app.handle(s3_event(&fx.bucket, key), None).await.unwrap();
+    // 200 half-open a minute in each of two flow logs' files: below the threshold (300) alone.
+    let (a, b) = (
+        "AWSLogs/1/vpcflowlogs/us-east-1/a.log.gz",
+        "AWSLogs/1/vpcflowlogs/us-east-1/b.log.gz",
+    );
+    fx.put_object(a, 1, 1_000).await;
+    fx.put_object(b, 2, 1_000).await;
 
-    let alerts = fx.drain().await;
-    assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    let envelope = &alerts[0];
-    let subject = envelope["Subject"].as_str().unwrap();
-    assert!(subject.starts_with("[FLOOD] 203.0.113.7 "), "{subject}");
+    fx.read(a).await;
+    let batch = fx.detect_batch().await;
+    assert_eq!(
+        batch["Records"].as_array().unwrap().len(),
+        1,
+        "one request per object"
+    );
+    let response = fx.detector().handle(batch).await.unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert!(fx.drain().await.is_empty(), "half a flood is no flood");
+
+    fx.read(b).await;
+    // Redelivered: the summary is there already; the request is sent again.
+    fx.read(b).await;
+    let batch = fx.detect_batch().await;
+    // Two detectors at once: the queue's batch and the schedule.
+    let (first, second) = (fx.detector(), fx.detector());
+    let (x, y) = tokio::join!(first.handle(batch), second.handle(schedule(now())));
+    x.unwrap();
+    y.unwrap();
+    let notices = fx.drain().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    let started = document(&notices[0]);
+    assert_eq!(
+        (started.stage, started.subject.as_str()),
+        (Stage::Started, FLOODER)
+    );
+    assert_eq!(stage_attribute(&notices[0]), "STARTED");
+    let subject = notices[0]["Subject"].as_str().unwrap();
     assert!(
-        subject.contains("syn-flood") && subject.contains("half-open/min"),
+        subject.starts_with("[FLOOD STARTED] 203.0.113.7 "),
         "{subject}"
     );
     assert!(
-        subject.chars().count() < 100 && !subject.contains('\n'),
-        "{subject}"
-    );
-    let attributes = &envelope["MessageAttributes"];
-    assert_eq!(attributes["source_ip"]["Value"], FLOODER);
-    assert_eq!(attributes["rule"]["Value"], "syn-flood");
-    assert!(matches!(
-        attributes["severity"]["Value"].as_str(),
-        Some("HIGH" | "MEDIUM")
-    ));
-    assert_eq!(attributes["flows_per_minute"]["Type"], "Number");
-    let document: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-    assert_eq!(document["type"], "flowlog.flood");
-    assert_eq!(document["source"], FLOODER);
-    assert_eq!(document["rule"], "syn-flood");
-    assert!(document["flows"].as_u64().unwrap() >= 600);
-    assert_eq!(document["account_id"], "123456789012");
-    assert_eq!(document["region"], "us-east-1");
-    assert!(
-        document["object"]
-            .as_str()
-            .unwrap()
-            .ends_with("flood.log.gz")
-    );
-    println!(
-        "alert subject: {subject}; worst minute flows: {}",
-        document["flows"]
+        (380..=420).contains(&started.peak.flows_per_minute),
+        "both files, each once: {}",
+        started.peak.flows_per_minute
     );
 
-    // The same event again (S3 delivers at least once): no second alert.
-    app.handle(s3_event(&fx.bucket, key), None).await.unwrap();
+    // The schedule runs on without new data: once the last minute settled and went quiet, ENDED.
+    let policy = Policy::default();
+    let quiet = started.last_active + 60 + policy.settle_secs + policy.quiet_secs;
+    fx.detector().handle(schedule(quiet - 300)).await.unwrap();
     assert!(fx.drain().await.is_empty());
+    fx.detector().handle(schedule(quiet + 60)).await.unwrap();
+    fx.detector().handle(schedule(quiet + 360)).await.unwrap();
+    let notices = fx.drain().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    let ended = document(&notices[0]);
+    assert_eq!(
+        (ended.stage, ended.seq, ended.incident_id.as_str()),
+        (Stage::Ended, 2, started.incident_id.as_str())
+    );
+    assert_eq!(stage_attribute(&notices[0]), "ENDED");
+    assert!(ended.totals.flows >= 1_900, "{:?}", ended.totals);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_invocations_racing_on_the_same_event_send_one_alert() {
+async fn a_publish_that_fails_after_the_claim_is_sent_once_by_a_later_run() {
     let fx = Fixture::new().await;
-    fx.put_object("race.log.gz", true).await;
-    let state = unique("state");
-    let (a, b) = (fx.app(&state), fx.app(&state));
-    let event = s3_event(&fx.bucket, "race.log.gz");
-    let (ra, rb) = tokio::join!(a.handle(event.clone(), None), b.handle(event.clone(), None));
-    // The loser either saw the alert as sent, or a fresh claim and asks to be retried.
-    let outcomes = [ra.is_ok(), rb.is_ok()];
-    assert!(outcomes.contains(&true), "{ra:?} {rb:?}");
-    if let Some(e) = ra.as_ref().err().or(rb.as_ref().err()) {
-        assert!(e.to_string().contains("retry later"), "{e}");
-    }
-    // Its retry is then a no-op.
-    a.handle(event, None).await.unwrap();
-    assert_eq!(fx.drain().await.len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn normal_traffic_with_a_heavy_downloader_sends_nothing() {
-    let fx = Fixture::new().await;
-    fx.put_object("quiet.log.gz", false).await;
-    fx.app(&unique("state"))
-        .handle(s3_event(&fx.bucket, "quiet.log.gz"), None)
-        .await
-        .unwrap();
-    assert!(fx.drain().await.is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_missing_object_fails_the_invocation_and_sends_nothing() {
-    let fx = Fixture::new().await;
-    let error = fx
-        .app(&unique("state"))
-        .handle(s3_event(&fx.bucket, "never-written.log.gz"), None)
-        .await
-        .unwrap_err();
-    assert!(error.to_string().contains("does not exist"), "{error}");
-    assert!(fx.drain().await.is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_throttled_publish_is_retried_with_backoff_and_the_alert_arrives_once() {
-    let fx = Fixture::new().await;
-    fx.put_object("throttled.log.gz", true).await;
-    let proxy = FaultProxy::start(
-        MotoServer::shared().endpoint(),
-        vec![Fault::query_error("Action=Publish", 2, 400, "Throttling")],
-    )
-    .unwrap();
-    let app = fx.app_publishing_through(&unique("state"), &sdk_at(&proxy.endpoint()).await);
-    app.handle(s3_event(&fx.bucket, "throttled.log.gz"), None)
-        .await
-        .unwrap();
-    assert_eq!(proxy.injected(), 2);
-    assert_eq!(fx.drain().await.len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_publish_that_keeps_failing_fails_the_invocation_and_its_retry_alerts_once() {
-    let fx = Fixture::new().await;
-    fx.put_object("sns-down.log.gz", true).await;
-    let state = unique("state");
+    let key = "AWSLogs/1/vpcflowlogs/us-east-1/flood.log.gz";
+    fx.put_object(key, 3, 3_000).await;
+    fx.read(key).await;
+    // SNS refuses every attempt of the SDK's retries: the invocation fails after its claim.
     let proxy = FaultProxy::start(
         MotoServer::shared().endpoint(),
         vec![Fault::query_error(
             "Action=Publish",
-            100,
+            3,
             500,
             "InternalError",
         )],
     )
     .unwrap();
-    let broken = fx.app_publishing_through(&state, &sdk_at(&proxy.endpoint()).await);
-    let event = s3_event(&fx.bucket, "sns-down.log.gz");
-    let error = broken
-        .handle(event.clone(), None)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("not published") && error.contains("InternalError"),
-        "{error}"
+    let failing = fx.detector_through(&sdk_at(&proxy.endpoint()).await);
+    let batch = fx.detect_batch().await;
+    let response = failing.handle(batch).await.unwrap();
+    assert_eq!(
+        response["batchItemFailures"].as_array().unwrap().len(),
+        1,
+        "the queue retries it"
     );
+    assert!(proxy.injected() >= 1);
     assert!(fx.drain().await.is_empty());
-    // The failed publisher gave its claim up: the retry may alert at once.
-    fx.app(&state).handle(event.clone(), None).await.unwrap();
-    fx.app(&state).handle(event, None).await.unwrap();
-    assert_eq!(fx.drain().await.len(), 1);
-}
-
-/// What `aws sqs start-message-move-task --source-arn <failed> --destination-arn <redrive>`
-/// does: every message's body and attributes into the destination, then out of the source.
-/// moto 5.2.5 does not implement StartMessageMoveTask, so the test moves them itself.
-async fn move_messages(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> usize {
-    let mut moved = 0;
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(from)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return moved;
-        }
-        for m in messages {
-            sqs.send_message()
-                .queue_url(to)
-                .message_body(m.body().unwrap())
-                .set_message_attributes(m.message_attributes.clone())
-                .send()
-                .await
-                .unwrap();
-            sqs.delete_message()
-                .queue_url(from)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-            moved += 1;
-        }
-    }
+    // The next scheduled run, more than a minute later, publishes the pending notice.
+    fx.detector().handle(schedule(now() + 120)).await.unwrap();
+    fx.detector().handle(schedule(now() + 180)).await.unwrap();
+    let notices = fx.drain().await;
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(document(&notices[0]).seq, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn dead_lettered_events_redriven_through_the_redrive_queue_alert_once() {
+async fn ordinary_traffic_writes_no_summary_and_the_schedule_sends_nothing() {
     let fx = Fixture::new().await;
-    let sqs = aws_sdk_sqs::Client::new(&fx.sdk);
-    let queue = |name: &str| {
-        let sqs = sqs.clone();
-        let name = unique(name);
-        async move {
-            let out = sqs.create_queue().queue_name(name).send().await.unwrap();
-            out.queue_url.unwrap()
-        }
-    };
-    let (failed, redrive) = (queue("failed").await, queue("redrive").await);
-    let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/late.log.gz";
-    let event = s3_event(&fx.bucket, key);
-    let app = fx.app(&unique("state"));
-    // The object cannot be read yet: the invocation fails, and after its retries Lambda puts a
-    // destination record in the failed queue; EventBridge puts an undeliverable event there
-    // as it is.
-    assert!(app.handle(event.clone(), None).await.is_err());
-    let record = json!({"version": "1.0", "timestamp": "2025-01-01T00:10:00.000Z",
-        "requestContext": {"requestId": "r1", "condition": "RetriesExhausted", "approximateInvokeCount": 3,
-            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:flood-alert:$LATEST"},
-        "requestPayload": event,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorMessage": "does not exist"}});
-    let undeliverable = json!({"version": "0", "id": "e1", "detail-type": "Object Created",
-        "source": "aws.s3", "account": "123456789012", "region": "us-east-1",
-        "detail": {"bucket": {"name": fx.bucket}, "object": {"key": key}}});
-    for body in [record, undeliverable] {
-        sqs.send_message()
-            .queue_url(&failed)
-            .message_body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-    }
-    // The cause is fixed, then the redrive: failed queue -> redrive queue -> the function.
-    fx.put_object(key, true).await;
-    assert_eq!(move_messages(&sqs, &failed, &redrive).await, 2);
-    let out = sqs
-        .receive_message()
-        .queue_url(&redrive)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let records: Vec<Value> = out
-        .messages()
-        .iter()
-        .map(|m| {
-            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
-                   "body": m.body(), "eventSource": "aws:sqs"})
-        })
-        .collect();
-    assert_eq!(records.len(), 2);
-    let response = app
-        .handle(json!({ "Records": records }), None)
-        .await
-        .unwrap();
-    assert_eq!(response, json!({"batchItemFailures": []}));
-    assert_eq!(fx.drain().await.len(), 1, "two redriven events, one alert");
+    let key = "AWSLogs/1/vpcflowlogs/us-east-1/normal.log.gz";
+    fx.put_object(key, 4, 0).await;
+    fx.read(key).await;
+    assert_eq!(
+        fx.detect_batch().await["Records"].as_array().unwrap().len(),
+        0
+    );
+    let report = fx.detector().handle(json!({"detect": {}})).await.unwrap();
+    assert_eq!(
+        (report["objects"].as_u64(), report["floods"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(fx.drain().await.is_empty());
 }

@@ -17,6 +17,13 @@ use crate::registry::{Entry, Registry, Start, Step};
 use crate::report::{self, Action, Context};
 use crate::sns::{PublishError, ReportSink};
 
+/// The state table partition (record directory) of the block registries.
+pub const REGISTRY_DIRECTORY: &str = "flood-response";
+
+/// The registry records live this long after their last write (the table's TTL). Every block
+/// is released within `MAX_BLOCK_SECS` (at most 7 days), which writes the record.
+pub const REGISTRY_RETENTION_SECS: i64 = 30 * 86_400;
+
 /// Compare-and-swap attempts on the registry before the invocation gives up (and is retried).
 const CAS_ATTEMPTS: u32 = 8;
 
@@ -114,7 +121,7 @@ impl<F: Firewall, S: StateStore, R: ReportSink, C: Clock> App<F, S, R, C> {
     /// runs, so neither a dry run nor a change of IP set or ACL ever mixes with live blocks.
     pub fn new(firewall: F, store: S, reports: R, clock: C, policy: Policy) -> Self {
         let dry = if policy.dry_run { "dry-run-" } else { "" };
-        let registry = format!("{dry}blocks-{}", firewall.target());
+        let registry = format!("{REGISTRY_DIRECTORY}/{dry}blocks-{}", firewall.target());
         App {
             firewall,
             store,
@@ -562,7 +569,7 @@ mod tests {
                 row("RELEASED", "203.0.113.7/32", true)
             ]
         );
-        assert!(app.registry_name().starts_with("dry-run-"));
+        assert!(app.registry_name().starts_with("flood-response/dry-run-"));
     }
 
     #[tokio::test]

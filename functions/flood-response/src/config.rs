@@ -76,10 +76,9 @@ pub struct Config {
     pub dry_run: bool,
     /// The alert topic, where block and release reports go (`TOPIC_ARN`, required).
     pub topic_arn: String,
-    /// Bucket of the block registry (`RESPONSE_STATE_BUCKET`, required).
-    pub state_bucket: String,
-    /// Key prefix of the block registry (`RESPONSE_STATE_PREFIX`, default `flood-response/`).
-    pub state_prefix: String,
+    /// The shared state table, where the block registry is a record of its own partition
+    /// (`STATE_TABLE`, required).
+    pub state_table: String,
     /// Lowest severity blocked (`MIN_SEVERITY`, default HIGH).
     pub min_severity: Severity,
     /// A block is released at most this long after it was made (`MAX_BLOCK_SECS`, default 3600).
@@ -239,10 +238,7 @@ impl Config {
             mode,
             dry_run: s.parse("DRY_RUN", false, "true or false", |v| v.parse().ok())?,
             topic_arn,
-            state_bucket: required("RESPONSE_STATE_BUCKET")?,
-            state_prefix: s
-                .raw("RESPONSE_STATE_PREFIX")
-                .unwrap_or_else(|| "flood-response/".into()),
+            state_table: flowlog_lambda::state_table(s)?,
             min_severity: s.parse(
                 "MIN_SEVERITY",
                 Severity::High,
@@ -278,7 +274,7 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         let mut all = vec![
             ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
-            ("RESPONSE_STATE_BUCKET", "state"),
+            ("STATE_TABLE", "flowlogs-state"),
         ];
         all.extend_from_slice(vars);
         let all: Vec<(String, String)> = all
@@ -302,7 +298,7 @@ mod tests {
         assert_eq!(c.min_severity, Severity::High);
         assert_eq!(c.max_block_secs, 3600);
         assert_eq!(c.max_entries, 100);
-        assert_eq!(c.state_prefix, "flood-response/");
+        assert_eq!(c.state_table, "flowlogs-state");
         assert!(c.allowlist.is_empty() && c.vpc_cidrs.is_empty());
     }
 
@@ -389,6 +385,7 @@ mod tests {
                 "NACL_RULE_RANGE",
             ),
             (vec![("TOPIC_ARN", "alerts")], "TOPIC_ARN"),
+            (vec![("STATE_TABLE", "a")], "STATE_TABLE"),
             (vec![("MAX_BLOCK_SECS", "10")], "MAX_BLOCK_SECS"),
             (vec![("MAX_ENTRIES", "0")], "MAX_ENTRIES"),
             (vec![("BLOCK_ALLOWLIST", "10.0.0.0/33")], "BLOCK_ALLOWLIST"),

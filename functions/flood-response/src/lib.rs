@@ -20,5 +20,5 @@ pub mod sns;
 #[cfg(test)]
 mod testing;
 
-pub use app::{App, Policy, ResponseError, Tally};
+pub use app::{App, Policy, REGISTRY_DIRECTORY, REGISTRY_RETENTION_SECS, ResponseError, Tally};
 pub use config::{Config, Mode};

@@ -7,8 +7,8 @@ use flood_response::firewall::waf::{Backoff, WafFirewall};
 use flood_response::firewall::{Firewall, SdkIpSets, SdkNetworkAcls};
 use flood_response::guard::Guard;
 use flood_response::sns::SnsReports;
-use flood_response::{App, Config, Mode, Policy};
-use flowlog_lambda::{S3StateStore, SystemClock};
+use flood_response::{App, Config, Mode, Policy, REGISTRY_RETENTION_SECS};
+use flowlog_lambda::{DynamoStore, SystemClock};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
@@ -18,10 +18,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = flowlog_lambda::aws::sdk_config().await;
     let region = sdk.region().map(ToString::to_string).unwrap_or_default();
-    let store = S3StateStore::new(
-        flowlog_lambda::aws::s3_client(&sdk),
-        config.state_bucket.clone(),
-        &config.state_prefix,
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.state_table.clone(),
+        REGISTRY_RETENTION_SECS,
     );
     let reports = SnsReports::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone());
     let policy = Policy {
@@ -62,7 +62,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn serve<F: Firewall>(
-    app: App<F, S3StateStore, SnsReports, SystemClock>,
+    app: App<F, DynamoStore, SnsReports, SystemClock>,
 ) -> Result<(), lambda_runtime::Error> {
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

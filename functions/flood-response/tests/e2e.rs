@@ -1,6 +1,6 @@
 //! End to end against a local moto server: the handler on real SNS and schedule events, the
-//! real SDK adapters on WAFv2 IP sets and EC2 network ACLs, the block registry in S3, and the
-//! reports read back from an SQS queue subscribed to the topic.
+//! real SDK adapters on WAFv2 IP sets and EC2 network ACLs, the block registry in a DynamoDB
+//! state table, and the reports read back from an SQS queue subscribed to the topic.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use flood_response::guard::Guard;
 use flood_response::sns::SnsReports;
 use flood_response::{App, Policy};
 use flowlog_core::Severity;
-use flowlog_lambda::S3StateStore;
+use flowlog_lambda::DynamoStore;
 use flowlog_lambda::fakes::ManualClock;
 use moto_harness::{MotoServer, unique_name as unique};
 use serde_json::Value;
@@ -29,7 +29,7 @@ async fn sdk() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(moto_harness::REGION))
         .endpoint_url(MotoServer::shared().endpoint())
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "moto",
         ))
         .load()
@@ -57,7 +57,7 @@ fn notice(stage: &str, source: &str) -> Value {
 
 struct Fixture {
     sdk: SdkConfig,
-    bucket: String,
+    table: String,
     topic_arn: String,
     queue_url: String,
     clock: ManualClock,
@@ -66,13 +66,9 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Fixture {
         let sdk = sdk().await;
-        let bucket = unique("response-state");
-        flowlog_lambda::aws::s3_client(&sdk)
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap();
+        let table = unique("state");
+        flowlog_lambda::fakes::create_state_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+            .await;
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let topic_arn = sns
@@ -110,7 +106,7 @@ impl Fixture {
             .unwrap();
         Fixture {
             sdk,
-            bucket,
+            table,
             topic_arn,
             queue_url,
             clock: ManualClock::at(T0),
@@ -135,12 +131,13 @@ impl Fixture {
         &self,
         firewall: F,
         policy: Policy,
-    ) -> App<F, S3StateStore, SnsReports, ManualClock> {
-        let store = S3StateStore::new(
-            flowlog_lambda::aws::s3_client(&self.sdk),
-            self.bucket.clone(),
-            "flood-response/",
-        );
+    ) -> App<F, DynamoStore, SnsReports, ManualClock> {
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.table,
+            flood_response::REGISTRY_RETENTION_SECS,
+        )
+        .with_clock(self.clock.clone());
         let reports = SnsReports::new(aws_sdk_sns::Client::new(&self.sdk), &self.topic_arn);
         App::new(firewall, store, reports, self.clock.clone(), policy)
     }

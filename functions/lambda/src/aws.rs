@@ -38,3 +38,8 @@ pub fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> 
         _ => None,
     }
 }
+
+/// A DynamoDB client.
+pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(sdk)
+}

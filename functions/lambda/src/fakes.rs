@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::object::{ObjectError, ObjectSource, OpenedObject};
-use crate::state::{Created, Replaced, StateStore, StoreError, Stored, Version};
+use crate::state::{Created, Replaced, StateStore, StoreError, Stored, Version, split_name};
 
 /// A clock at a set time; clones share it.
 #[derive(Debug, Clone, Default)]
@@ -36,8 +36,8 @@ impl Clock for ManualClock {
 struct Records {
     records: HashMap<String, Stored>,
     writes: u64,
-    /// (name contains, writes left to fail)
-    failures: Vec<(String, usize)>,
+    /// (name contains, matching writes to let through first, writes left to fail)
+    failures: Vec<(String, usize, usize)>,
 }
 
 /// A [`StateStore`] in memory; clones share it.
@@ -48,8 +48,14 @@ impl MemoryStore {
     /// Makes the next `times` writes (create or replace) of records whose name contains
     /// `pattern` fail.
     pub fn fail_writes(&self, pattern: &str, times: usize) {
+        self.fail_writes_after(pattern, 0, times);
+    }
+
+    /// Lets the next `skip` writes of records whose name contains `pattern` through, then
+    /// makes the `times` after them fail.
+    pub fn fail_writes_after(&self, pattern: &str, skip: usize, times: usize) {
         let mut inner = self.0.lock().unwrap();
-        inner.failures.push((pattern.to_owned(), times));
+        inner.failures.push((pattern.to_owned(), skip, times));
     }
 
     /// The names of every record, sorted.
@@ -68,17 +74,21 @@ impl MemoryStore {
         allowed: impl FnOnce(Option<&Stored>) -> bool,
     ) -> Result<Option<Version>, StoreError> {
         let mut inner = self.0.lock().unwrap();
-        if let Some((_, left)) = inner
+        if let Some((_, skip, left)) = inner
             .failures
             .iter_mut()
-            .find(|(pattern, left)| *left > 0 && name.contains(pattern.as_str()))
+            .find(|(pattern, _, left)| *left > 0 && name.contains(pattern.as_str()))
         {
-            *left -= 1;
-            return Err(StoreError {
-                operation,
-                location: self.locate(name),
-                message: "InternalError: injected by the test".into(),
-            });
+            if *skip > 0 {
+                *skip -= 1;
+            } else {
+                *left -= 1;
+                return Err(StoreError {
+                    operation,
+                    location: self.locate(name),
+                    message: "InternalError: injected by the test".into(),
+                });
+            }
         }
         if !allowed(inner.records.get(name)) {
             return Ok(None);
@@ -94,12 +104,16 @@ impl MemoryStore {
     }
 }
 
+/// Every operation first yields to the runtime, as a network call would, so that concurrent
+/// tasks interleave their reads and writes.
 impl StateStore for MemoryStore {
     async fn get(&self, name: &str) -> Result<Option<Stored>, StoreError> {
+        tokio::task::yield_now().await;
         Ok(self.0.lock().unwrap().records.get(name).cloned())
     }
 
     async fn create(&self, name: &str, body: Vec<u8>) -> Result<Created, StoreError> {
+        tokio::task::yield_now().await;
         let written = self.write(name, "create", body, |current| current.is_none())?;
         Ok(written.map_or(Created::Exists, Created::Created))
     }
@@ -110,10 +124,24 @@ impl StateStore for MemoryStore {
         version: &Version,
         body: Vec<u8>,
     ) -> Result<Replaced, StoreError> {
+        tokio::task::yield_now().await;
         let written = self.write(name, "replace", body, |current| {
             current.is_some_and(|c| &c.version == version)
         })?;
         Ok(written.map_or(Replaced::Conflict, Replaced::Replaced))
+    }
+
+    async fn list(&self, directory: &str) -> Result<Vec<(String, Stored)>, StoreError> {
+        tokio::task::yield_now().await;
+        let inner = self.0.lock().unwrap();
+        let mut found: Vec<(String, Stored)> = inner
+            .records
+            .iter()
+            .filter(|(name, _)| split_name(name).0 == directory)
+            .map(|(name, stored)| (name.clone(), stored.clone()))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
     }
 
     fn locate(&self, name: &str) -> String {
@@ -180,4 +208,37 @@ impl ObjectSource for MemoryObjects {
             body: Box::new(Cursor::new(object.body)),
         })
     }
+}
+
+/// Creates a DynamoDB table shaped like the template's `StateTable` (`pk`, `sk` strings,
+/// on-demand), for end-to-end tests against a local emulator.
+pub async fn create_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("name and type are set")
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {}", crate::aws::describe(&e)));
 }

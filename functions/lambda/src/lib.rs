@@ -1,11 +1,12 @@
 //! What every flow-log Lambda function shares: validated settings from the environment, AWS
 //! clients (honouring `AWS_ENDPOINT_URL` for local emulators), JSON logs, and the ports with
-//! their S3 adapters: flow-log objects streamed into `flowlog-core` ([`ObjectSource`]), small
-//! records written with compare-and-swap ([`StateStore`]), the time ([`Clock`]), and one
+//! their AWS adapters: flow-log objects streamed into `flowlog-core` ([`ObjectSource`]), small
+//! records written with compare-and-swap ([`StateStore`], in DynamoDB or S3), the time ([`Clock`]), and one
 //! [`Lease`] primitive over them. Feature `fakes` adds in-memory stand-ins for tests.
 
 pub mod aws;
 mod clock;
+mod dynamo;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 mod lease;
@@ -15,8 +16,10 @@ mod s3_objects;
 mod s3_state;
 pub mod settings;
 mod state;
+mod summaries;
 
 pub use clock::{Clock, SystemClock};
+pub use dynamo::{DynamoStore, MAX_BODY_BYTES};
 pub use lease::{Acquired, Lease, LeaseError};
 pub use object::{
     ObjectError, ObjectMeta, ObjectScan, ObjectSource, OpenedObject, PUBLISH_RESERVE,
@@ -24,5 +27,6 @@ pub use object::{
 };
 pub use s3_objects::S3Objects;
 pub use s3_state::S3StateStore;
-pub use settings::{ReadSettings, SettingError, Settings};
-pub use state::{Created, Replaced, StateStore, StoreError, Stored, Version};
+pub use settings::{ReadSettings, SettingError, Settings, flood_rules, state_table};
+pub use state::{Created, Replaced, StateStore, StoreError, Stored, Version, split_name};
+pub use summaries::{BUCKET_SECS, DetectRequest, Loaded, SPAN_SECS, SummaryLog, Written};

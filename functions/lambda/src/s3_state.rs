@@ -126,6 +126,40 @@ impl StateStore for S3StateStore {
         }
     }
 
+    async fn list(&self, directory: &str) -> Result<Vec<(String, Stored)>, StoreError> {
+        let prefix = if directory.is_empty() {
+            self.prefix.clone()
+        } else {
+            format!("{}{directory}/", self.prefix)
+        };
+        let mut names = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("ListObjectsV2", directory, describe(&e)))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    names.push(key[self.prefix.len()..].to_owned());
+                }
+            }
+        }
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            // Gone between the listing and the read: not listed.
+            if let Some(stored) = self.get(&name).await? {
+                found.push((name, stored));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+
     fn locate(&self, name: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.key(name))
     }

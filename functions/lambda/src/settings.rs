@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use flowlog_core::{AggregateOptions, Format, ScanOptions};
+use flowlog_core::{AggregateOptions, FloodRules, Format, ScanOptions};
 use flowlog_events::Scope;
 
 /// A setting that is present but unusable.
@@ -31,6 +31,15 @@ impl<'a> Settings<'a> {
     /// The raw value, if set and not blank.
     pub fn raw(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The value of a variable that must be set.
+    pub fn required(&self, name: &str) -> Result<String, SettingError> {
+        self.raw(name).ok_or_else(|| SettingError {
+            name: name.into(),
+            value: String::new(),
+            expected: "a value (it is required)".into(),
+        })
     }
 
     /// Parses `name` with `parse`, or returns `default` when it is unset.
@@ -152,6 +161,79 @@ impl ReadSettings {
     }
 }
 
+/// The flood thresholds, which both functions need: the detector judges by them, the reader
+/// keeps in the shared state only sources above a floor derived from them. Reads
+/// `HALF_OPEN_PER_MINUTE`, `HALF_OPEN_SHARE`, `CONNECTIONS_PER_MINUTE`,
+/// `REQUEST_PACKETS_PER_MINUTE`, `UDP_PACKETS_PER_MINUTE`, `ICMP_PACKETS_PER_MINUTE`,
+/// `TARGET_SHARE`, `RELAY_SHARE`, `TARGET_HALF_OPEN_PER_MINUTE`, `MIN_SOURCES`,
+/// `INTERNAL_CLIENTS` and `ALLOWLIST`.
+pub fn flood_rules(s: &Settings<'_>) -> Result<FloodRules, SettingError> {
+    let defaults = FloodRules::default();
+    let share = |name: &str, default: f64| {
+        s.parse(name, default, "a share from 0 to 1", |v| {
+            v.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x))
+        })
+    };
+    let rate = |name: &str, default: u64| s.number(name, default, 1..=1_000_000_000_000);
+    let allowlist = s.parse(
+        "ALLOWLIST",
+        Vec::new(),
+        "comma-separated CIDRs, e.g. 10.0.0.0/8,2001:db8::/32",
+        |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(|c| flowlog_core::parse_cidr(c).ok())
+                .collect()
+        },
+    )?;
+    Ok(FloodRules {
+        half_open_per_minute: rate("HALF_OPEN_PER_MINUTE", defaults.half_open_per_minute)?,
+        half_open_share: share("HALF_OPEN_SHARE", defaults.half_open_share)?,
+        connections_per_minute: rate("CONNECTIONS_PER_MINUTE", defaults.connections_per_minute)?,
+        request_packets_per_minute: rate(
+            "REQUEST_PACKETS_PER_MINUTE",
+            defaults.request_packets_per_minute,
+        )?,
+        udp_packets_per_minute: rate("UDP_PACKETS_PER_MINUTE", defaults.udp_packets_per_minute)?,
+        icmp_packets_per_minute: rate("ICMP_PACKETS_PER_MINUTE", defaults.icmp_packets_per_minute)?,
+        target_share: share("TARGET_SHARE", defaults.target_share)?,
+        relay_share: share("RELAY_SHARE", defaults.relay_share)?,
+        target_half_open_per_minute: rate(
+            "TARGET_HALF_OPEN_PER_MINUTE",
+            defaults.target_half_open_per_minute,
+        )?,
+        min_sources: s.number("MIN_SOURCES", defaults.min_sources, 1..=1_000_000)?,
+        internal_clients: s.parse(
+            "INTERNAL_CLIENTS",
+            defaults.internal_clients,
+            "true or false",
+            |v| v.parse::<bool>().ok(),
+        )?,
+        allowlist,
+        ..defaults
+    })
+}
+
+/// The DynamoDB table of the shared state (`STATE_TABLE`, required): a table name of 3 to 255
+/// of `a-z A-Z 0-9 _ - .`.
+pub fn state_table(s: &Settings<'_>) -> Result<String, SettingError> {
+    let table = s.required("STATE_TABLE")?;
+    let valid = (3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if valid {
+        Ok(table)
+    } else {
+        Err(SettingError {
+            name: "STATE_TABLE".into(),
+            value: table,
+            expected: "a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, '_', '-', '.')".into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +281,64 @@ mod tests {
         );
         assert_eq!(settings.aggregate.max_sources, 500);
         assert_eq!(settings.scan.max_decompressed_bytes, 1 << 20);
+    }
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    #[test]
+    fn flood_rules_default_to_the_documented_thresholds_and_read_each_setting() {
+        let none = lookup(&[]);
+        assert_eq!(
+            flood_rules(&Settings::new(&none)).unwrap(),
+            FloodRules::default()
+        );
+        let vars = lookup(&[
+            ("CONNECTIONS_PER_MINUTE", "900"),
+            ("HALF_OPEN_SHARE", "0.5"),
+            ("INTERNAL_CLIENTS", "true"),
+            ("ALLOWLIST", "10.0.0.0/8, 2001:db8::/32"),
+        ]);
+        let rules = flood_rules(&Settings::new(&vars)).unwrap();
+        assert_eq!(rules.connections_per_minute, 900);
+        assert_eq!(rules.half_open_share, 0.5);
+        assert!(rules.internal_clients);
+        assert_eq!(rules.allowlist.len(), 2);
+    }
+
+    #[test]
+    fn bad_rules_and_table_names_name_the_variable() {
+        for (name, value) in [
+            ("HALF_OPEN_SHARE", "2"),
+            ("CONNECTIONS_PER_MINUTE", "0"),
+            ("ALLOWLIST", "10.0.0.0/33"),
+            ("INTERNAL_CLIENTS", "yes"),
+        ] {
+            let vars = lookup(&[(name, value)]);
+            assert_eq!(flood_rules(&Settings::new(&vars)).unwrap_err().name, name);
+        }
+        let none = lookup(&[]);
+        assert!(
+            state_table(&Settings::new(&none))
+                .unwrap_err()
+                .expected
+                .contains("required")
+        );
+        let bad = lookup(&[("STATE_TABLE", "no spaces")]);
+        assert_eq!(
+            state_table(&Settings::new(&bad)).unwrap_err().name,
+            "STATE_TABLE"
+        );
+        let good = lookup(&[("STATE_TABLE", "flowlogs-State_1")]);
+        assert_eq!(
+            state_table(&Settings::new(&good)).unwrap(),
+            "flowlogs-State_1"
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! invocations agree on who did what (publish leases and ledgers, alert cooldowns).
 //!
 //! Every record has an opaque [`Version`] that changes with each write. A backend needs two
-//! conditional writes: *create if absent* and *replace if still at version V*. S3 does them with
-//! `If-None-Match: *` and `If-Match: <etag>` ([`crate::S3StateStore`]); DynamoDB would with a
-//! conditional `PutItem` on `attribute_not_exists(name)` and on a version attribute.
+//! conditional writes: *create if absent* and *replace if still at version V*, and a listing of
+//! the records of one directory (the part of a name before its last `/`). DynamoDB does them
+//! with conditional `PutItem`s on `attribute_not_exists` and on a version attribute, and a
+//! `Query` on the directory as partition key ([`crate::DynamoStore`]); S3 with `If-None-Match: *`,
+//! `If-Match: <etag>` and `ListObjectsV2` ([`crate::S3StateStore`]).
 
 use std::future::Future;
 
@@ -71,6 +73,19 @@ pub trait StateStore: Send + Sync {
         body: Vec<u8>,
     ) -> impl Future<Output = Result<Replaced, StoreError>> + Send;
 
+    /// Every record directly in `directory` (names `directory/<base>` without a further `/`),
+    /// in name order.
+    fn list(
+        &self,
+        directory: &str,
+    ) -> impl Future<Output = Result<Vec<(String, Stored)>, StoreError>> + Send;
+
     /// Where record `name` lives, for messages.
     fn locate(&self, name: &str) -> String;
+}
+
+/// Splits a name into its directory and base name: `a/b/c` is (`a/b`, `c`); a name without `/`
+/// is in the directory `""`.
+pub fn split_name(name: &str) -> (&str, &str) {
+    name.rsplit_once('/').unwrap_or(("", name))
 }

@@ -1,6 +1,7 @@
 //! The function's settings, validated at cold start.
 
-use flowlog_lambda::{ReadSettings, SettingError, Settings};
+use flowlog_core::FloodRules;
+use flowlog_lambda::{ReadSettings, SettingError, Settings, flood_rules, state_table};
 
 /// Everything the function can be told through its environment.
 #[derive(Debug, Clone)]
@@ -11,9 +12,16 @@ pub struct Config {
     pub top_n: usize,
     /// How objects are read and aggregated (see [`ReadSettings`]).
     pub read: ReadSettings,
-    /// Where the publish ledger lives (`LEDGER_BUCKET`, `LEDGER_PREFIX` default
-    /// `rate-metrics-ledger/`); without a bucket, redeliveries are published again.
-    pub ledger: Option<(String, String)>,
+    /// The DynamoDB table of the shared state: the publish ledger and the summaries the
+    /// detector judges (`STATE_TABLE`, required).
+    pub state_table: String,
+    /// The flood thresholds: a source is shared with the detector when one of its minutes
+    /// reaches a tenth of one ([`flowlog_core::Floor::shared`]). Same settings as
+    /// `flood-alert`'s.
+    pub rules: FloodRules,
+    /// The queue asking `flood-alert` for a verdict once a summary is written
+    /// (`DETECT_QUEUE_URL`); without one the detector's schedule alone runs it.
+    pub detect_queue_url: Option<String>,
 }
 
 impl Config {
@@ -29,12 +37,9 @@ impl Config {
             namespace,
             top_n: settings.number("TOP_N", 20, 0..=1000)?,
             read: ReadSettings::from_settings(settings)?,
-            ledger: settings.raw("LEDGER_BUCKET").map(|bucket| {
-                let prefix = settings
-                    .raw("LEDGER_PREFIX")
-                    .unwrap_or_else(|| "rate-metrics-ledger/".into());
-                (bucket, prefix)
-            }),
+            state_table: state_table(settings)?,
+            rules: flood_rules(settings)?,
+            detect_queue_url: settings.raw("DETECT_QUEUE_URL"),
         })
     }
 
@@ -51,6 +56,7 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         let vars: Vec<(String, String)> = vars
             .iter()
+            .chain(&[("STATE_TABLE", "state")])
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
@@ -61,6 +67,11 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let c = config(&[]).unwrap();
         assert_eq!((c.namespace.as_str(), c.top_n), ("VPCFlowLogs", 20));
+        assert_eq!(
+            (c.state_table.as_str(), c.detect_queue_url),
+            ("state", None)
+        );
+        assert_eq!(c.rules, FloodRules::default());
     }
 
     #[test]

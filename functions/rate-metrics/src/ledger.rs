@@ -88,21 +88,6 @@ pub struct Ledger<S> {
     clock: Box<dyn Clock>,
 }
 
-/// Publishes every batch in order without a ledger: at least once.
-pub async fn publish_at_least_once<K: MetricsSink>(
-    sink: &K,
-    namespace: &str,
-    batches: &[Vec<Datum>],
-) -> Result<Published, LedgerError> {
-    for (i, batch) in batches.iter().enumerate() {
-        put(sink, namespace, batches, i, batch).await?;
-    }
-    Ok(Published::Sent {
-        sent: batches.len(),
-        already: 0,
-    })
-}
-
 async fn put<K: MetricsSink>(
     sink: &K,
     namespace: &str,

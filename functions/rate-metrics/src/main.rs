@@ -2,7 +2,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rate_metrics::cloudwatch::CloudWatchSink;
-use rate_metrics::{App, Config};
+use rate_metrics::{App, Clients, Config};
 use serde_json::Value;
 
 #[tokio::main]
@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = flowlog_lambda::aws::sdk_config().await;
     let app = App::new(
-        flowlog_lambda::aws::s3_client(&sdk),
+        Clients::new(&sdk),
         CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk)),
         config,
     );

@@ -12,6 +12,7 @@ use common::{FLOODER, Fixture, s3_event, unique};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use moto_harness::{Fault, FaultProxy, MotoServer};
+use rate_metrics::Clients;
 use rate_metrics::cloudwatch::{CloudWatchSink, MetricsSink, PublishError};
 use rate_metrics::metrics::Datum;
 use serde_json::json;
@@ -168,9 +169,12 @@ async fn access_denied_names_what_to_check() {
     .unwrap();
     let s3 = flowlog_lambda::aws::s3_client(&common::sdk_at(&proxy.endpoint()).await);
     let app = rate_metrics::App::new(
-        s3,
+        Clients {
+            s3,
+            ..Clients::new(&fx.sdk)
+        },
         CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&fx.sdk)),
-        fx.config("Denied", |c| c.ledger = None),
+        fx.config("Denied", |_| {}),
     );
     let error = app
         .handle(s3_event(&fx.bucket, &["denied.log.gz"]), None)
@@ -197,7 +201,7 @@ async fn throttled_put_metric_data_is_retried_with_backoff_then_succeeds() {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&common::sdk_at(&proxy.endpoint()).await);
     let namespace = unique("Throttled");
     let app = rate_metrics::App::new(
-        flowlog_lambda::aws::s3_client(&fx.sdk),
+        Clients::new(&fx.sdk),
         CloudWatchSink::new(cloudwatch),
         fx.config(&namespace, |_| {}),
     );
@@ -238,17 +242,9 @@ async fn two_invocations_racing_on_one_event_count_it_once() {
     let fx = Fixture::new().await;
     let truth = fx.put_object("race.log.gz", 3_000).await;
     let namespace = unique("Race");
-    let ledger = unique("ledger");
-    let first = fx.app_with(
-        CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&fx.sdk)),
-        &namespace,
-        |c| c.ledger = Some((fx.bucket.clone(), ledger.clone())),
-    );
-    let second = fx.app_with(
-        CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&fx.sdk)),
-        &namespace,
-        |c| c.ledger = Some((fx.bucket.clone(), ledger.clone())),
-    );
+    // Two instances of the function on one state table.
+    let first = fx.cloudwatch_app(&namespace);
+    let second = fx.cloudwatch_app(&namespace);
     let event = s3_event(&fx.bucket, &["race.log.gz"]);
     let (a, b) = tokio::join!(
         first.handle(event.clone(), None),
@@ -368,20 +364,22 @@ async fn an_invocation_near_its_timeout_stops_cleanly_and_its_retry_publishes() 
 async fn a_failed_completion_write_is_retried_at_once_and_counted_once() {
     let fx = Fixture::new().await;
     let truth = fx.put_object("complete-fails.log.gz", 3_000).await;
-    // The one PutObject of the completion marker is refused (not retried by the SDK).
+    // The one PutItem of the completion marker is refused (not retried by the SDK).
     let proxy = FaultProxy::start(
         MotoServer::shared().endpoint(),
-        vec![Fault::s3_error(
-            "/complete?x-id=PutObject",
-            1,
-            403,
-            "AccessDenied",
-        )],
+        vec![
+            Fault::json_error("DynamoDB_20120810.PutItem", 1, 400, "AccessDeniedException")
+                .and("\"S\":\"complete\""),
+        ],
     )
     .unwrap();
     let namespace = unique("Complete");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&common::sdk_at(&proxy.endpoint()).await);
     let app = rate_metrics::App::new(
-        flowlog_lambda::aws::s3_client(&common::sdk_at(&proxy.endpoint()).await),
+        Clients {
+            dynamodb,
+            ..Clients::new(&fx.sdk)
+        },
         CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&fx.sdk)),
         fx.config(&namespace, |_| {}),
     );

@@ -1,12 +1,13 @@
-//! The handler on in-memory ports (objects, ledger, clock): retries, scope and deletions without
-//! a server.
+//! The handler on in-memory ports (objects, state, detect queue, clock): retries, the summary
+//! shared before the metrics, scope and deletions without a server.
 
 use std::sync::Mutex;
 
-use flowlog_lambda::Settings;
 use flowlog_lambda::fakes::{ManualClock, MemoryObjects, MemoryStore};
-use flowlog_synth::{Compression, Spec, formats};
+use flowlog_lambda::{DetectRequest, Settings, SummaryLog};
+use flowlog_synth::{Compression, Flood, Spec, formats};
 use rate_metrics::cloudwatch::{MetricsSink, PublishError};
+use rate_metrics::detect_queue::DetectQueue;
 use rate_metrics::ledger::Ledger;
 use rate_metrics::metrics::Datum;
 use rate_metrics::{App, Config};
@@ -16,23 +17,67 @@ const BUCKET: &str = "flow-logs";
 const KEY: &str = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/123456789012_vpcflowlogs_us-east-1_fl-1_20250101T0000Z_a.log.gz";
 const START: i64 = 1_735_689_600;
 
-/// Records every batch it accepts.
+/// Records every batch it accepts; refuses them all while `down`.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Vec<Datum>>>);
+struct Recorder(Mutex<Vec<Vec<Datum>>>, std::sync::atomic::AtomicBool);
 
 impl MetricsSink for &Recorder {
-    async fn put(&self, _namespace: &str, batch: &[Datum]) -> Result<(), PublishError> {
+    async fn put(&self, namespace: &str, batch: &[Datum]) -> Result<(), PublishError> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PublishError {
+                namespace: namespace.to_owned(),
+                message: "Throttling: Rate exceeded".into(),
+            });
+        }
         self.0.lock().unwrap().push(batch.to_vec());
         Ok(())
     }
 }
 
-fn objects() -> MemoryObjects {
+/// Records every detect request.
+#[derive(Default)]
+struct Requests(Mutex<Vec<DetectRequest>>);
+
+impl DetectQueue for &Requests {
+    async fn send(&self, request: &DetectRequest) -> Result<(), String> {
+        self.0.lock().unwrap().push(request.clone());
+        Ok(())
+    }
+}
+
+/// The function on memory: objects, one store for ledger and summaries, a clock.
+fn app<'a>(
+    objects: &MemoryObjects,
+    store: &MemoryStore,
+    clock: &ManualClock,
+    recorder: &'a Recorder,
+    requests: &'a Requests,
+    config: Config,
+) -> App<&'a Recorder, MemoryObjects, MemoryStore, &'a Requests> {
+    App::from_parts(
+        objects.clone(),
+        recorder,
+        Ledger::new(store.clone(), clock.clone()),
+        SummaryLog::new(store.clone()),
+        Some(requests),
+        config,
+    )
+}
+
+/// 3,000 records over ten minutes; a SYN flood from 203.0.113.7 when `flood`.
+fn objects_with(flood: bool) -> MemoryObjects {
     let spec = Spec {
         records: 3_000,
         seed: 7,
         start: START,
         span_secs: 600,
+        flood: flood.then(|| Flood {
+            source: "203.0.113.7".parse().unwrap(),
+            flows: 2_000,
+            syn_only: true,
+            reject_share: 0.0,
+            dst_ports: 1,
+        }),
         ..Spec::default()
     }
     .with_fields(formats::V5_ALL);
@@ -43,9 +88,14 @@ fn objects() -> MemoryObjects {
     objects
 }
 
+fn objects() -> MemoryObjects {
+    objects_with(false)
+}
+
 fn config(vars: &[(&str, &str)]) -> Config {
     let lookup = |name: &str| {
         vars.iter()
+            .chain(&[("STATE_TABLE", "unused")])
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
     };
@@ -66,13 +116,8 @@ async fn a_retry_minutes_after_a_failed_completion_write_publishes_nothing_again
         MemoryStore::default(),
         ManualClock::at(START + 960),
     );
-    let recorder = Recorder::default();
-    let app = App::from_parts(
-        objects,
-        &recorder,
-        Some(Ledger::new(store.clone(), clock.clone())),
-        config(&[]),
-    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
     store.fail_writes("/complete", 1);
     let error = app.handle(event(BUCKET, KEY), None).await.unwrap_err();
     assert!(error.to_string().contains("complete"), "{error}");
@@ -96,14 +141,10 @@ async fn a_retry_minutes_after_a_failed_completion_write_publishes_nothing_again
 #[tokio::test]
 async fn objects_outside_the_flow_log_bucket_or_prefix_are_skipped_unread() {
     let objects = objects();
-    let recorder = Recorder::default();
+    let (recorder, requests) = (Recorder::default(), Requests::default());
     let scoped = config(&[("FLOW_LOG_BUCKET", BUCKET), ("FLOW_LOG_PREFIX", "AWSLogs/")]);
-    let app = App::from_parts(
-        objects.clone(),
-        &recorder,
-        None::<Ledger<MemoryStore>>,
-        scoped,
-    );
+    let (store, clock) = (MemoryStore::default(), ManualClock::at(START + 960));
+    let app = app(&objects, &store, &clock, &recorder, &requests, scoped);
     let trail = "AWSLogs/123456789012/CloudTrail/us-east-1/2025/01/01/trail.json.gz";
     for (bucket, key) in [(BUCKET, trail), ("other-bucket", KEY)] {
         let response = app.handle(event(bucket, key), None).await.unwrap();
@@ -119,16 +160,114 @@ async fn objects_outside_the_flow_log_bucket_or_prefix_are_skipped_unread() {
 #[tokio::test]
 async fn an_eventbridge_object_deleted_event_is_acknowledged_and_nothing_read() {
     let objects = objects();
-    let recorder = Recorder::default();
-    let app = App::from_parts(
-        objects.clone(),
-        &recorder,
-        None::<Ledger<MemoryStore>>,
-        config(&[]),
-    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let (store, clock) = (MemoryStore::default(), ManualClock::at(START + 960));
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
     let mut deleted = event(BUCKET, KEY);
     deleted["detail-type"] = json!("Object Deleted");
     let response = app.handle(deleted, None).await.unwrap();
     assert!(response["ignored"].is_string(), "{response}");
     assert_eq!(objects.opened(), 0);
+}
+
+#[tokio::test]
+async fn a_flood_object_shares_its_summary_and_asks_for_a_verdict_even_when_cloudwatch_is_down() {
+    let (objects, store, clock) = (
+        objects_with(true),
+        MemoryStore::default(),
+        ManualClock::at(START + 960),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    recorder.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let error = app.handle(event(BUCKET, KEY), None).await.unwrap_err();
+    assert!(error.to_string().contains("Throttling"), "{error}");
+    let summaries: Vec<String> = store
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("summary/"))
+        .collect();
+    assert_eq!(
+        summaries.len(),
+        1,
+        "the detector's share is written before the metrics"
+    );
+    let sent = requests.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].from >= START && sent[0].until <= START + 720,
+        "{:?}",
+        sent[0]
+    );
+    assert!(sent[0].object.ends_with(KEY));
+    let loaded = SummaryLog::new(store.clone())
+        .load(START, START + 720)
+        .await
+        .unwrap();
+    let flooder = "203.0.113.7".parse().unwrap();
+    assert!(
+        loaded.summary.sources.contains_key(&flooder),
+        "the flooder is above the floor"
+    );
+    assert!(
+        loaded.summary.sources.len() < 10,
+        "normal sources stay below it: {}",
+        loaded.summary.sources.len()
+    );
+
+    // CloudWatch is back: the retry publishes, adds no second summary, and asks again (the
+    // first attempt may have stopped before asking).
+    recorder.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(60);
+    app.handle(event(BUCKET, KEY), None).await.unwrap();
+    assert!(!recorder.0.lock().unwrap().is_empty());
+    assert_eq!(
+        store
+            .names()
+            .iter()
+            .filter(|n| n.starts_with("summary/"))
+            .count(),
+        1
+    );
+    assert_eq!(requests.0.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_object_of_ordinary_traffic_writes_no_summary_and_asks_nothing() {
+    let (objects, store, clock) = (
+        objects(),
+        MemoryStore::default(),
+        ManualClock::at(START + 960),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    app.handle(event(BUCKET, KEY), None).await.unwrap();
+    assert!(
+        !recorder.0.lock().unwrap().is_empty(),
+        "metrics are published"
+    );
+    assert!(
+        store.names().iter().all(|n| !n.starts_with("summary/")),
+        "{:?}",
+        store.names()
+    );
+    assert!(requests.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_summary_write_fails_the_object_before_any_metric() {
+    let (objects, store, clock) = (
+        objects_with(true),
+        MemoryStore::default(),
+        ManualClock::at(START + 960),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    store.fail_writes("summary/", 1);
+    let error = app.handle(event(BUCKET, KEY), None).await.unwrap_err();
+    assert!(error.to_string().contains("summary not written"), "{error}");
+    assert!(recorder.0.lock().unwrap().is_empty());
+    assert!(requests.0.lock().unwrap().is_empty());
+    app.handle(event(BUCKET, KEY), None).await.unwrap();
+    assert_eq!(requests.0.lock().unwrap().len(), 1);
 }

@@ -55,6 +55,10 @@ const DOWNLOAD_ANSWER_RATIO: f64 = 1.5;
 const ROTATING_FLOWS_PER_ADDRESS: f64 = 4.0;
 /// Per-target UDP and ICMP thresholds are this multiple of the per-source ones.
 const TARGET_PACKET_FACTOR: u64 = 5;
+/// A target is flooded by many sources only if no one of them (not found flooding on its
+/// own) sent it this share of the flows the found ones leave: one dominant source is a
+/// single-source flood, judged (and allowed, or tuned) by the per-source rules.
+const DOMINANT_SHARE: f64 = 0.5;
 
 /// What the verdict can judge: a [`Summary`] (merged objects, from the shared state) or a whole
 /// [`Aggregator`] (everything it read).
@@ -511,6 +515,22 @@ fn judge_target(
         return None;
     }
     let top_sources = &evidence.sources;
+    let found = flagged_against(floods, address);
+    let is_found = |ip: &IpAddr| found.contains(&Source::Addr(*ip));
+    let total: u64 = part.windows().iter().map(|(_, s)| u64::from(s.flows)).sum();
+    let found_flows: u64 = top_sources
+        .iter()
+        .filter(|h| is_found(&h.key))
+        .map(|h| h.flows)
+        .sum();
+    let rest = total.saturating_sub(found_flows) as f64;
+    if top_sources
+        .iter()
+        .find(|h| !is_found(&h.key))
+        .is_some_and(|top| top.flows as f64 >= DOMINANT_SHARE * rest)
+    {
+        return None;
+    }
     // What sources already found flooding this target sent it: only the rest can be a
     // many-source flood.
     let explained = explained_by_findings(summary, floods, address);

@@ -10,15 +10,19 @@ use std::thread;
 
 /// One kind of fault: which requests, how often, and the response they get instead.
 pub struct Fault {
-    /// Requests whose request line or body contains this text (e.g. `Action=PutMetricData`,
-    /// `GET /bucket/key`).
+    /// Requests whose head (request line and headers) or body contains this text (e.g.
+    /// `Action=PutMetricData`, `GET /bucket/key`, `DynamoDB_20120810.PutItem`)...
     pub when_contains: String,
+    /// ...and each of these too.
+    pub and_contains: Vec<String>,
     /// How many matching requests fail before the rest go through.
     pub times: usize,
     /// HTTP status of the injected response.
     pub status: u16,
     /// Body of the injected response (an AWS error document).
     pub body: String,
+    /// Its content type.
+    pub content_type: &'static str,
 }
 
 impl Fault {
@@ -26,8 +30,10 @@ impl Fault {
     pub fn query_error(when_contains: &str, times: usize, status: u16, code: &str) -> Fault {
         Fault {
             when_contains: when_contains.to_owned(),
+            and_contains: Vec::new(),
             times,
             status,
+            content_type: "text/xml",
             body: format!(
                 "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
             ),
@@ -38,12 +44,40 @@ impl Fault {
     pub fn s3_error(when_contains: &str, times: usize, status: u16, code: &str) -> Fault {
         Fault {
             when_contains: when_contains.to_owned(),
+            and_contains: Vec::new(),
             times,
             status,
+            content_type: "text/xml",
             body: format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test</Message><RequestId>fault</RequestId></Error>"
             ),
         }
+    }
+}
+
+impl Fault {
+    /// An awsJson-protocol error (DynamoDB, SQS): `{"__type": code, "message": …}`.
+    pub fn json_error(when_contains: &str, times: usize, status: u16, code: &str) -> Fault {
+        Fault {
+            when_contains: when_contains.to_owned(),
+            and_contains: Vec::new(),
+            times,
+            status,
+            content_type: "application/x-amz-json-1.0",
+            body: format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test\"}}"),
+        }
+    }
+
+    /// Only requests that also contain `text`.
+    pub fn and(mut self, text: &str) -> Fault {
+        self.and_contains.push(text.to_owned());
+        self
+    }
+
+    fn matches(&self, head: &str, body: &str) -> bool {
+        std::iter::once(&self.when_contains)
+            .chain(&self.and_contains)
+            .all(|t| head.contains(t.as_str()) || body.contains(t.as_str()))
     }
 }
 
@@ -151,7 +185,7 @@ fn serve(
         seen.lock().unwrap().push(request_line.clone());
         let text = String::from_utf8_lossy(&body);
         let hit = rules.iter().find(|r| {
-            (request_line.contains(&r.fault.when_contains) || text.contains(&r.fault.when_contains))
+            r.fault.matches(&head, &text)
                 && r.left
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok()
@@ -161,8 +195,9 @@ fn serve(
                 let f = &rule.fault;
                 write!(
                     client,
-                    "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{}",
+                    "HTTP/1.1 {} Injected\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
                     f.status,
+                    f.content_type,
                     f.body.len(),
                     f.body
                 )?;

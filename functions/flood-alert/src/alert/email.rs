@@ -3,9 +3,10 @@
 use std::fmt::Write as _;
 
 use flowlog_core::{Rule, WINDOW_SECS, utc};
+use flowlog_incidents::{AlertDocument, Stage};
 
+use super::Flood;
 use super::attributes::printable;
-use super::{AlertContext, Flood};
 
 /// `1234567` → `1,234,567`.
 fn grouped(n: u64) -> String {
@@ -31,8 +32,19 @@ fn shown(name: &str, value: f64) -> String {
     }
 }
 
-/// The email text for one flood.
-pub(super) fn text(flood: Flood<'_>, ctx: &AlertContext) -> String {
+/// `14m`, `2h05m`.
+pub(super) fn duration(secs: i64) -> String {
+    let minutes = secs.max(0) / 60;
+    if minutes < 60 {
+        format!("{minutes}m")
+    } else {
+        format!("{}h{:02}m", minutes / 60, minutes % 60)
+    }
+}
+
+/// The email text for one notice.
+pub(super) fn text(doc: &AlertDocument) -> String {
+    let flood = Flood::from(&doc.finding);
     let mut t = String::with_capacity(4096);
     let rate = flood.rate();
     let (flagged, first, last) = flood.windows();
@@ -42,9 +54,55 @@ pub(super) fn text(flood: Flood<'_>, ctx: &AlertContext) -> String {
     };
     let _ = writeln!(
         t,
-        "{} severity flood alert: {} {who}\n",
+        "{}{}: {} severity flood: {} {who}\n",
+        doc.stage.as_str(),
+        if doc.origin.backfill {
+            " (backfill: a past flood, not happening now)"
+        } else {
+            ""
+        },
         flood.severity().as_str(),
         flood.rule()
+    );
+
+    let _ = writeln!(t, "The incident");
+    let _ = writeln!(
+        t,
+        "  Id: {} (notice {}, alert id {})",
+        doc.incident_id, doc.seq, doc.alert_id
+    );
+    let _ = writeln!(t, "  First flagged minute: {}", utc(doc.opened));
+    let _ = writeln!(t, "  Last flagged minute: {}", utc(doc.last_active));
+    match (doc.stage, doc.ended_at) {
+        (Stage::Ended, Some(ended)) => {
+            let _ = writeln!(
+                t,
+                "  Over: no flagged minute since, declared ended at {}",
+                utc(ended)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                t,
+                "  Still going on: an update follows while it lasts, and a notice when it ends"
+            );
+        }
+    }
+    let _ = writeln!(t, "  Duration so far: {}", duration(doc.duration_secs));
+    let _ = writeln!(
+        t,
+        "  Totals over {} flagged minutes: {} flows, {} packets, {} bytes",
+        doc.totals.minutes,
+        grouped(doc.totals.flows),
+        grouped(doc.totals.packets),
+        grouped(doc.totals.bytes)
+    );
+    let _ = writeln!(
+        t,
+        "  Peak minute: {} with {} flows, {:.0} packets/s\n",
+        utc(doc.peak.window_start),
+        grouped(doc.peak.flows_per_minute),
+        doc.peak.packets_per_second
     );
 
     let _ = writeln!(t, "What happened");
@@ -65,7 +123,7 @@ pub(super) fn text(flood: Flood<'_>, ctx: &AlertContext) -> String {
         utc(first),
         utc(last)
     );
-    let _ = writeln!(t, "  Detected: {}", utc(ctx.detected_at));
+    let _ = writeln!(t, "  Detected: {}", utc(doc.origin.detected_at));
 
     let _ = writeln!(t, "\nThe worst minute");
     let _ = writeln!(t, "  Flows: {}", grouped(rate.flows_per_minute));
@@ -167,12 +225,22 @@ pub(super) fn text(flood: Flood<'_>, ctx: &AlertContext) -> String {
 
     let known = |v: &Option<String>| v.as_deref().map_or_else(|| "unknown".into(), printable);
     let _ = writeln!(t, "\nWhere it came from");
-    let _ = writeln!(t, "  Object: {}", printable(&ctx.object));
-    let _ = writeln!(t, "  VPC: {}", known(&ctx.vpc_id));
-    let _ = writeln!(t, "  Account: {}", known(&ctx.account_id));
-    let _ = writeln!(t, "  Region: {}", known(&ctx.region));
+    let _ = writeln!(t, "  VPC: {}", known(&doc.origin.vpc_id));
+    let _ = writeln!(t, "  Account: {}", known(&doc.origin.account_id));
+    let _ = writeln!(t, "  Region: {}", known(&doc.origin.region));
 
     let _ = writeln!(t, "\nWhat to do next");
+    if doc.stage == Stage::Ended {
+        let _ = writeln!(
+            t,
+            "  The flood is over. If you blocked {} for it, you can lift the block; keep it if the source has no business with you.",
+            match flood {
+                Flood::Source(f) => f.source.to_string(),
+                Flood::Target(_) => "its sources".into(),
+            }
+        );
+        return t;
+    }
     match flood {
         Flood::Source(f) => {
             let _ = writeln!(
@@ -217,15 +285,21 @@ fn or_none(items: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{context, detection};
+    use flowlog_incidents::Stage;
+
+    use super::super::fixtures::{detection, document};
     use super::*;
 
     #[test]
-    fn the_email_reports_what_why_when_figures_signals_evidence_origin_and_next_steps() {
-        let d = detection("203.0.113.7", 2000, 3, 0);
-        let text = text(Flood::Source(&d.floods[0]), &context());
+    fn the_email_reports_stage_incident_what_why_when_figures_signals_evidence_origin_and_next_steps()
+     {
+        let doc = document(&detection("203.0.113.7", 2000, 3, 0), Stage::Started);
+        let text = text(&doc);
         for needle in [
-            "HIGH severity flood alert: syn-flood from 203.0.113.7",
+            "STARTED: HIGH severity flood: syn-flood from 203.0.113.7",
+            "Id: 203.0.113.7@1700000040 (notice 1, alert id 203.0.113.7@1700000040#1)",
+            "Totals over 3 flagged minutes: 6,000 flows",
+            "Still going on",
             "never completed their handshake",
             "Why this is not a busy client",
             "Worst minute: 2023-11-14T22:14:00Z",
@@ -243,9 +317,25 @@ mod tests {
     }
 
     #[test]
+    fn the_ended_email_gives_duration_and_totals_and_says_it_is_over() {
+        let doc = document(&detection("203.0.113.7", 2000, 3, 0), Stage::Ended);
+        let text = text(&doc);
+        for needle in [
+            "ENDED: HIGH severity flood: syn-flood from 203.0.113.7",
+            "Over: no flagged minute since",
+            "Duration so far: 3m",
+            "Totals over 3 flagged minutes",
+            "The flood is over",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(!text.contains("network ACL deny rule"));
+    }
+
+    #[test]
     fn a_target_email_lists_its_sources_and_advises_against_blocking_one() {
-        let d = detection("203.0.113.7", 0, 1, 40);
-        let text = text(Flood::Target(&d.targets[0]), &context());
+        let doc = document(&detection("203.0.113.7", 0, 1, 40), Stage::Started);
+        let text = text(&doc);
         assert!(
             text.contains("distributed-syn-flood against 10.0.0.5"),
             "{text}"
@@ -258,12 +348,16 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_from_the_object_key_are_shown_escaped() {
-        let d = detection("203.0.113.7", 2000, 1, 0);
-        let ctx = AlertContext {
-            object: "s3://b/evil\nkey".into(),
-            ..context()
-        };
-        assert!(text(Flood::Source(&d.floods[0]), &ctx).contains("s3://b/evil\\nkey"));
+    fn control_characters_from_the_origin_are_shown_escaped() {
+        let mut doc = document(&detection("203.0.113.7", 2000, 1, 0), Stage::Started);
+        doc.origin.vpc_id = Some("vpc-1\nx".into());
+        assert!(text(&doc).contains("VPC: vpc-1\\nx"));
+    }
+
+    #[test]
+    fn a_backfill_notice_says_the_flood_is_in_the_past() {
+        let mut doc = document(&detection("203.0.113.7", 2000, 1, 0), Stage::Started);
+        doc.origin.backfill = true;
+        assert!(text(&doc).starts_with("STARTED (backfill: a past flood, not happening now)"));
     }
 }

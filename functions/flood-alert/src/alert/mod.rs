@@ -1,17 +1,17 @@
-//! One flood finding as one SNS alert: a short subject, a per-protocol message for
-//! `MessageStructure=json` (readable text for email, a JSON document for machines), message
-//! attributes for subscription filter policies, and FIFO ids.
+//! One incident notice as one SNS alert: a short subject, a per-protocol message for
+//! `MessageStructure=json` (readable text for email, the [`AlertDocument`] for machines),
+//! message attributes for subscription filter policies (`stage` among them), and FIFO ids.
 //!
 //! Pure: no AWS types and no I/O. A finding's evidence is capped by the core (a handful of
 //! ports, destinations and sources, sentences of bounded length), so an alert stays far below
 //! the SNS limit ([`MAX_MESSAGE_BYTES`]) whatever the traffic; a test holds the worst case to it.
 
 mod attributes;
-mod document;
 mod email;
 mod subject;
 
 use flowlog_core::{Finding, Rate, Rule, Severity, Signal, TargetFinding};
+use flowlog_incidents::{AlertDocument, FloodFinding};
 use serde::Serialize;
 
 pub use attributes::AttributeValue;
@@ -29,16 +29,16 @@ pub enum Flood<'a> {
     Target(&'a TargetFinding),
 }
 
-impl Flood<'_> {
-    /// Who the alert is about, as FIFO group ids and the alert state know it: the source
-    /// (`203.0.113.7`, `2001:db8:1:2::/64`) or `target-` and the target's address.
-    pub fn key(&self) -> String {
-        match self {
-            Flood::Source(f) => f.source.to_string(),
-            Flood::Target(t) => format!("target-{}", t.target),
+impl<'a> From<&'a FloodFinding> for Flood<'a> {
+    fn from(finding: &'a FloodFinding) -> Flood<'a> {
+        match finding {
+            FloodFinding::Source(f) => Flood::Source(f),
+            FloodFinding::Target(t) => Flood::Target(t),
         }
     }
+}
 
+impl Flood<'_> {
     /// `source` or `target`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -114,23 +114,6 @@ impl Flood<'_> {
     }
 }
 
-/// Where and when a finding was made: what the alert says besides the finding itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AlertContext {
-    /// The flow-log object the finding came from, as `s3://bucket/key`.
-    pub object: String,
-    /// The VPC the flow log belongs to, when known.
-    pub vpc_id: Option<String>,
-    /// The AWS account of the flow log, when known.
-    pub account_id: Option<String>,
-    /// The region of the flow log, when known.
-    pub region: Option<String>,
-    /// Whether the topic is a FIFO topic (the alert then carries a group and deduplication id).
-    pub fifo: bool,
-    /// When the finding was made (Unix seconds).
-    pub detected_at: i64,
-}
-
 /// Everything one SNS `Publish` of a flood alert needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
@@ -172,11 +155,12 @@ struct Envelope<'a> {
     email_json: &'a str,
 }
 
-/// Builds the alert for one flood.
-pub fn build_alert(flood: Flood<'_>, ctx: &AlertContext) -> Alert {
-    let document = document::json(flood, ctx);
-    let email = email::text(flood, ctx);
-    let default = subject::one_line(flood);
+/// Builds the alert for one notice; `fifo` when the topic is a FIFO topic (the alert then
+/// carries a group and deduplication id).
+pub fn build_alert(doc: &AlertDocument, fifo: bool) -> Alert {
+    let document = doc.to_json();
+    let email = email::text(doc);
+    let default = subject::one_line(doc);
     let message = serde_json::to_string(&Envelope {
         default: &default,
         email: &email,
@@ -187,16 +171,16 @@ pub fn build_alert(flood: Flood<'_>, ctx: &AlertContext) -> Alert {
         email_json: &document,
     })
     .expect("the envelope serializes: strings only");
-    let (group_id, dedup_id) = if ctx.fifo {
-        let (group, dedup) = attributes::fifo_ids(flood);
+    let (group_id, dedup_id) = if fifo {
+        let (group, dedup) = attributes::fifo_ids(doc);
         (Some(group), Some(dedup))
     } else {
         (None, None)
     };
     Alert {
-        subject: subject::subject(flood),
+        subject: subject::subject(doc),
         message,
-        attributes: attributes::attributes(flood, ctx),
+        attributes: attributes::attributes(doc),
         group_id,
         dedup_id,
     }
@@ -208,11 +192,12 @@ pub(crate) mod fixtures {
 
     use std::fmt::Write as _;
 
+    use std::collections::BTreeMap;
+
     use flowlog_core::{
         AggregateOptions, Aggregator, Detection, FloodRules, ScanOptions, detect, scan,
     };
-
-    use super::AlertContext;
+    use flowlog_incidents::{AlertDocument, Origin, Policy, Stage, plan};
 
     const HEADER: &str = "interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags flow-direction pkt-srcaddr pkt-dstaddr log-status";
     /// 2023-11-14T22:14:00Z.
@@ -251,30 +236,43 @@ pub(crate) mod fixtures {
         detect(&aggregator, &FloodRules::default())
     }
 
-    pub(crate) fn context() -> AlertContext {
-        AlertContext {
-            object: "s3://flow-logs/AWSLogs/123456789012/vpcflowlogs/us-east-1/2023/11/14/x.log.gz"
-                .into(),
+    /// The notice `stage` of an incident made by the lifecycle itself from `detection(...)`.
+    pub(crate) fn document(detection: &Detection, stage: Stage) -> AlertDocument {
+        let policy = Policy::default();
+        let started = plan(&BTreeMap::new(), detection, T0 + 600, &policy);
+        let mut change = started[0].clone();
+        if stage == Stage::Ended {
+            let known = BTreeMap::from([(change.after.subject.clone(), change.after.clone())]);
+            change = plan(&known, &Detection::default(), T0 + 7200, &policy)[0].clone();
+        }
+        let notice = change.notice.expect("each step notifies");
+        assert_eq!(notice.stage, stage);
+        AlertDocument::new(&change.after, &notice, origin())
+    }
+
+    pub(crate) fn origin() -> Origin {
+        Origin {
             vpc_id: Some("vpc-0abc".into()),
             account_id: Some("123456789012".into()),
             region: Some("us-east-1".into()),
-            fifo: false,
             detected_at: T0 + 600,
+            backfill: false,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use flowlog_incidents::Stage;
     use serde_json::Value;
 
-    use super::fixtures::{context, detection};
+    use super::fixtures::{detection, document};
     use super::*;
 
     #[test]
     fn the_message_has_a_text_for_people_and_the_document_for_machines() {
-        let d = detection("203.0.113.7", 2000, 3, 0);
-        let alert = build_alert(Flood::Source(&d.floods[0]), &context());
+        let doc = document(&detection("203.0.113.7", 2000, 3, 0), Stage::Started);
+        let alert = build_alert(&doc, false);
         let envelope: Value = serde_json::from_str(&alert.message).unwrap();
         for key in [
             "default",
@@ -290,60 +288,50 @@ mod tests {
         for key in ["sqs", "lambda", "http", "https", "email-json"] {
             assert_eq!(envelope[key], envelope["sqs"], "{key} carries the document");
         }
-        let doc: Value = serde_json::from_str(envelope["sqs"].as_str().unwrap()).unwrap();
-        assert_eq!(doc["source"], "203.0.113.7");
+        let parsed = AlertDocument::parse(envelope["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(parsed.to_json(), doc.to_json(), "rates are written rounded");
         assert!(envelope["email"].as_str().unwrap().contains("203.0.113.7"));
         assert_eq!(alert.group_id, None);
     }
 
     #[test]
-    fn fifo_topics_get_stable_ids_per_subject_and_window() {
+    fn fifo_topics_group_by_subject_and_deduplicate_by_alert_id() {
         let d = detection("203.0.113.7", 2000, 3, 0);
-        let ctx = AlertContext {
-            fifo: true,
-            ..context()
-        };
-        let a = build_alert(Flood::Source(&d.floods[0]), &ctx);
-        let b = build_alert(
-            Flood::Source(&d.floods[0]),
-            &AlertContext {
-                detected_at: 1,
-                ..ctx
-            },
-        );
-        assert_eq!(a.group_id.as_deref(), Some("203.0.113.7"));
+        let started = build_alert(&document(&d, Stage::Started), true);
+        let again = build_alert(&document(&d, Stage::Started), true);
+        let ended = build_alert(&document(&d, Stage::Ended), true);
+        assert_eq!(started.group_id.as_deref(), Some("203.0.113.7"));
         assert_eq!(
-            a.dedup_id, b.dedup_id,
-            "the same finding later is the same alert"
+            started.dedup_id, again.dedup_id,
+            "the same notice is the same message"
         );
-        assert!(a.dedup_id.unwrap().starts_with("203.0.113.7-syn-flood-"));
+        assert_ne!(started.dedup_id, ended.dedup_id);
+        assert_eq!(ended.group_id, started.group_id);
+        assert!(started.dedup_id.unwrap().ends_with("#1"));
     }
 
     #[test]
     fn the_largest_possible_alert_is_far_below_the_sns_limit() {
-        // The longest addresses, an object key of S3's maximum 1,024 bytes, every evidence list
-        // full: the core caps what a finding carries.
+        // The longest addresses and every evidence list full: the core caps what a finding
+        // carries, the incident what it keeps.
         let d = detection("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 3000, 5, 40);
-        let ctx = AlertContext {
-            object: format!("s3://{}/{}", "b".repeat(63), "k".repeat(1024)),
-            vpc_id: Some("v".repeat(64)),
-            account_id: Some("1".repeat(12)),
-            region: Some("r".repeat(32)),
-            fifo: true,
-            detected_at: 0,
-        };
-        let largest = d
-            .floods
-            .iter()
-            .map(|f| build_alert(Flood::Source(f), &ctx))
-            .chain(
-                d.targets
-                    .iter()
-                    .map(|t| build_alert(Flood::Target(t), &ctx)),
-            )
-            .map(|a| a.size_bytes())
-            .max()
-            .unwrap();
+        let mut largest = 0;
+        for finding in flowlog_incidents::FloodFinding::all(&d) {
+            let one = flowlog_core::Detection {
+                floods: match &finding {
+                    flowlog_incidents::FloodFinding::Source(f) => vec![f.clone()],
+                    flowlog_incidents::FloodFinding::Target(_) => Vec::new(),
+                },
+                targets: match &finding {
+                    flowlog_incidents::FloodFinding::Target(t) => vec![t.clone()],
+                    flowlog_incidents::FloodFinding::Source(_) => Vec::new(),
+                },
+            };
+            let mut doc = document(&one, Stage::Started);
+            doc.origin.vpc_id = Some("v".repeat(64));
+            doc.origin.region = Some("r".repeat(32));
+            largest = largest.max(build_alert(&doc, true).size_bytes());
+        }
         assert!(largest < MAX_MESSAGE_BYTES / 8, "{largest} bytes");
     }
 }

@@ -1,15 +1,27 @@
 //! The subject line and the one-line text: who, what shape, how much, in a few characters.
 
 use flowlog_core::{Rule, Severity};
+use flowlog_incidents::{AlertDocument, Stage};
 
 use super::Flood;
 
 /// SNS subjects must be shorter than 100 characters.
 const MAX_SUBJECT_CHARS: usize = 99;
 
-/// `[FLOOD] 203.0.113.7 -> 10.0.1.10:443 syn-flood 3k half-open/min HIGH`.
-pub(super) fn subject(flood: Flood<'_>) -> String {
-    let mut subject = format!("[FLOOD] {}", headline(flood));
+/// `[FLOOD STARTED] 203.0.113.7 -> 10.0.1.10:443 syn-flood 3k half-open/min HIGH`;
+/// `[FLOOD ENDED after 14m] …` with the peak figure; `[PAST FLOOD …]` for a backfill.
+pub(super) fn subject(doc: &AlertDocument) -> String {
+    let flood = Flood::from(&doc.finding);
+    let stage = match doc.stage {
+        Stage::Ended => format!("ENDED after {}", super::email::duration(doc.duration_secs)),
+        stage => stage.as_str().to_owned(),
+    };
+    let tag = if doc.origin.backfill {
+        "PAST FLOOD"
+    } else {
+        "FLOOD"
+    };
+    let mut subject = format!("[{tag} {stage}] {}", headline(flood));
     if flood.severity() == Severity::High && subject.chars().count() + 5 <= MAX_SUBJECT_CHARS {
         subject.push_str(" HIGH");
     }
@@ -21,12 +33,14 @@ pub(super) fn subject(flood: Flood<'_>) -> String {
 }
 
 /// For protocols without their own message (SMS, mobile push, Firehose).
-pub(super) fn one_line(flood: Flood<'_>) -> String {
+pub(super) fn one_line(doc: &AlertDocument) -> String {
+    let flood = Flood::from(&doc.finding);
     format!(
-        "{} {} at {}",
+        "{} {} {} since {}",
+        doc.stage.as_str(),
         flood.severity().as_str(),
         headline(flood),
-        flowlog_core::utc(flood.window_start())
+        flowlog_core::utc(doc.opened)
     )
 }
 
@@ -88,27 +102,41 @@ pub(super) fn compact(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::detection;
+    use flowlog_incidents::Stage;
+
+    use super::super::fixtures::{detection, document};
     use super::*;
 
     #[test]
-    fn the_subject_names_source_target_shape_rate_and_severity() {
+    fn the_subject_names_stage_source_target_shape_rate_and_severity() {
         let d = detection("203.0.113.7", 2000, 1, 0);
         assert_eq!(
-            subject(Flood::Source(&d.floods[0])),
-            "[FLOOD] 203.0.113.7 -> 10.0.0.5:443 syn-flood 2k half-open/min HIGH"
+            subject(&document(&d, Stage::Started)),
+            "[FLOOD STARTED] 203.0.113.7 -> 10.0.0.5:443 syn-flood 2k half-open/min HIGH"
+        );
+        assert_eq!(
+            subject(&document(&d, Stage::Ended)),
+            "[FLOOD ENDED after 1m] 203.0.113.7 -> 10.0.0.5:443 syn-flood 2k half-open/min HIGH"
         );
         let d = detection("203.0.113.7", 0, 1, 40);
         assert_eq!(
-            subject(Flood::Target(&d.targets[0])),
-            "[FLOOD] 10.0.0.5:443 <- many distributed-syn-flood 8k half-open/min"
+            subject(&document(&d, Stage::Started)),
+            "[FLOOD STARTED] 10.0.0.5:443 <- many distributed-syn-flood 8k half-open/min"
         );
+    }
+
+    #[test]
+    fn a_backfill_subject_says_past_flood() {
+        let mut doc = document(&detection("203.0.113.7", 2000, 1, 0), Stage::Started);
+        doc.origin.backfill = true;
+        assert!(subject(&doc).starts_with("[PAST FLOOD STARTED]"));
+        assert!(one_line(&doc).starts_with("STARTED HIGH 203.0.113.7"));
     }
 
     #[test]
     fn the_subject_stays_under_100_characters_without_control_characters() {
         let d = detection("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 2000, 1, 0);
-        let s = subject(Flood::Source(&d.floods[0]));
+        let s = subject(&document(&d, Stage::Ended));
         assert!(
             s.chars().count() < 100 && !s.chars().any(char::is_control),
             "{s}"

@@ -13,7 +13,7 @@ use flowlog_synth::{Compression, Flood, Spec, Truth, formats};
 use moto_harness::MotoServer;
 pub use moto_harness::unique_name as unique;
 use rate_metrics::cloudwatch::{CloudWatchSink, MetricsSink};
-use rate_metrics::{App, Config};
+use rate_metrics::{App, Clients, Config};
 use serde_json::{Value, json};
 
 pub const FLOODER: &str = "203.0.113.7";
@@ -44,6 +44,8 @@ pub fn now() -> i64 {
 pub struct Fixture {
     pub sdk: SdkConfig,
     pub bucket: String,
+    /// A state table of its own.
+    pub table: String,
     pub start: i64,
     pub span: i64,
 }
@@ -58,11 +60,15 @@ impl Fixture {
             .send()
             .await
             .unwrap();
+        let table = unique("state");
+        flowlog_lambda::fakes::create_state_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+            .await;
         // Recent enough for CloudWatch's 14-day window, minute-aligned.
         let start = (now() - 3600) / 60 * 60;
         Fixture {
             sdk,
             bucket,
+            table,
             start,
             span: 300,
         }
@@ -114,11 +120,7 @@ impl Fixture {
         namespace: &str,
         tweak: impl FnOnce(&mut Config),
     ) -> App<S> {
-        App::new(
-            flowlog_lambda::aws::s3_client(&self.sdk),
-            sink,
-            self.config(namespace, tweak),
-        )
+        App::new(Clients::new(&self.sdk), sink, self.config(namespace, tweak))
     }
 
     /// The function on CloudWatch with `tweak` applied to its settings.
@@ -134,13 +136,16 @@ impl Fixture {
         )
     }
 
-    /// Default settings (top 5 sources, a ledger of its own) with `tweak` applied.
+    /// Default settings (top 5 sources, the fixture's state table, no detect queue) with
+    /// `tweak` applied.
     pub fn config(&self, namespace: &str, tweak: impl FnOnce(&mut Config)) -> Config {
         let mut config = Config {
             namespace: namespace.to_owned(),
             top_n: 5,
             read: ReadSettings::from_settings(&flowlog_lambda::Settings::new(&|_| None)).unwrap(),
-            ledger: Some((self.bucket.clone(), unique("ledger"))),
+            state_table: self.table.clone(),
+            rules: flowlog_core::FloodRules::default(),
+            detect_queue_url: None,
         };
         tweak(&mut config);
         config
