@@ -34,9 +34,9 @@ tools: ## Install the pinned tools the tests use (moto) into .tools/
 invoke: ## Both functions on the sample events via cargo lambda, against a local moto server
 	scripts/invoke-local.sh
 
-build: ## Release Lambda binaries for arm64 with cargo-lambda (<target dir>/lambda/<function>/bootstrap)
+build: ## Release Lambda binaries (all three functions) for arm64 with cargo-lambda (<target dir>/lambda/<function>/bootstrap)
 	scripts/tools.sh cargo-lambda >/dev/null
-	PATH="$(TOOLS):$$PATH" cargo lambda build --release --arm64 --locked -p rate-metrics -p flood-alert
+	PATH="$(TOOLS):$$PATH" cargo lambda build --release --arm64 --locked -p rate-metrics -p flood-alert -p flood-response
 
 deploy: ## Build with SAM and deploy the whole stack to your AWS account (asks for the settings once)
 	scripts/tools.sh sam cargo-lambda >/dev/null

@@ -168,6 +168,7 @@ class Scenario:
             ("AWS::CloudWatch::Alarm", "Arn"): f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{phys}",
             ("AWS::IAM::Role", "Arn"): f"arn:aws:iam::{ACCOUNT}:role/{phys}",
             ("AWS::Logs::LogGroup", "Arn"): f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{phys}:*",
+            ("AWS::DynamoDB::Table", "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{phys}",
         }
         return table.get((rtype, attr), f"<{lid}.{attr}>")
 
@@ -517,6 +518,25 @@ REQUIRED_OUTPUTS = [
     "FloodAlertFunctionName",
     "FlowLogDestination",
 ]
+# flood-response (opt-in): parameter sets that deploy it, besides the two above, which do not.
+RESPONSE_SCENARIOS = {
+    "response-waf": {
+        "Response": "waf",
+        "WafIpv4SetName": "block-v4",
+        "WafIpv4SetId": "a1b2c3d4-0000-1111-2222-333344445555",
+        "WafIpv6SetName": "block-v6",
+        "WafIpv6SetId": "e5f6a7b8-0000-1111-2222-333344445555",
+    },
+    "response-waf-dry-cloudfront": {
+        "Response": "waf",
+        "ResponseDryRun": "true",
+        "WafScope": "CLOUDFRONT",
+        "WafIpv4SetName": "edge-block",
+        "WafIpv4SetId": "0f0f0f0f-0000-1111-2222-333344445555",
+    },
+    "response-nacl": {"Response": "nacl", "NetworkAclId": "acl-0123456789abcdef0", "NaclRuleRange": "200-219"},
+    "response-nacl-dry": {"Response": "nacl", "ResponseDryRun": "true", "NetworkAclId": "acl-0fedcba9"},
+}
 OVERRIDES = {
     "ExistingBucketName": "existing-flow-logs",
     "FlowLogPrefix": "vpc/logs/",
@@ -536,7 +556,7 @@ class Checker:
         self.scenarios = [
             Scenario("defaults", self.cfn, {}),
             Scenario("existing-bucket", self.cfn, OVERRIDES),
-        ]
+        ] + [Scenario(name, self.cfn, values) for name, values in RESPONSE_SCENARIOS.items()]
         self.code = CodeSettings(root)
         # Function logical id -> binary name, from the build metadata.
         self.binaries = {
@@ -609,10 +629,17 @@ class Checker:
         c("state: one on-demand table, TTL on expires_at, point-in-time recovery and encryption on", self.each(self.state_table))
         c("dashboard: valid JSON showing every metric the code publishes that the brief names", self.each(self.dashboard))
         c("outputs: present, with a working dashboard URL and flow-log destination", self.each(self.outputs))
+        # flood-response (opt-in)
+        c("response: with Response=none no flood-response resource exists and no role may call wafv2: or ec2:; otherwise only its role may", self.each(self.response_off))
+        c("response: its role may only read/write its own state-table partition, publish to the alert topic, use its queues, and WAF/EC2 only as its mode needs (read-only in a dry run)", self.each(self.response_iam))
+        c("response: WAF grants name exactly the configured IP sets (us-east-1/global for CLOUDFRONT); NACL changes only the one ACL, DescribeNetworkAcls on '*'", self.each(self.response_targets))
+        c("response: subscribed to the alert topic for STARTED/ENDED source notices, a filter its own RESPONSE reports never match", self.each(self.response_subscription))
+        c("response: retries then its failed queue, redrive queue consumed, the 5-minute schedule targets it with a dead-letter queue, alarm to operations", self.each(self.response_failures))
+        c("response: every setting wired to its parameter, the registry in the state table", self.each(self.response_settings))
 
     def functions_build(self) -> list[str]:
         problems = []
-        expected = {"rate-metrics", "flood-alert"}
+        expected = {"rate-metrics", "flood-alert", "flood-response"}
         if set(self.binaries.values()) != expected:
             problems.append(f"functions build {sorted(map(str, self.binaries.values()))}, expected {sorted(expected)}")
         for lid, binary in self.binaries.items():
@@ -630,9 +657,13 @@ class Checker:
                 problems.append(f"{lid}: Handler {props.get('Handler')}")
         return problems
 
+    def present(self, s: Scenario) -> list[str]:
+        """The binaries whose function the scenario deploys."""
+        return [b for lid, b in self.binaries.items() if lid in s.resources]
+
     def logging(self, s: Scenario) -> list[str]:
         problems = []
-        for binary in ("rate-metrics", "flood-alert"):
+        for binary in self.present(s):
             lc = s.props(self.function(binary)).get("LoggingConfig", {})
             if lc.get("LogFormat") != "JSON":
                 problems.append(f"{binary}: LogFormat {lc.get('LogFormat')}")
@@ -642,13 +673,18 @@ class Checker:
 
     def env_vars(self, s: Scenario) -> list[str]:
         problems = []
-        for binary in ("rate-metrics", "flood-alert"):
+        for binary in self.present(s):
             settings, direct = self.code.reads(binary)
             if len(settings) < 3:
                 problems.append(f"{binary}: only {sorted(settings)} found in the code (did the settings API change?)")
             env = self.env(s, binary)
             missing = sorted(settings - env.keys())
-            extra = sorted(env.keys() - settings)
+            extra = env.keys() - settings
+            if binary == "flood-response":
+                # SAM merges Globals into every function, with no opt-out: the readers' shared
+                # settings reach flood-response too, which reads none of them.
+                extra -= self.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}).keys()
+            extra = sorted(extra)
             if missing:
                 problems.append(f"{binary} reads {missing} but the template does not set them")
             if extra:
@@ -710,10 +746,14 @@ class Checker:
             pattern = spec.get("AllowedPattern")
             if pattern is not None and re.fullmatch(pattern, default) is None:
                 problems.append(f"{name}: default {default!r} does not match {pattern}")
-        for name, value in OVERRIDES.items():
-            pattern = self.raw["Parameters"][name].get("AllowedPattern")
-            if pattern is not None and re.fullmatch(pattern, value) is None:
-                problems.append(f"{name}: test value {value!r} does not match {pattern}")
+        for values in [OVERRIDES, *RESPONSE_SCENARIOS.values()]:
+            for name, value in values.items():
+                spec = self.raw["Parameters"][name]
+                pattern = spec.get("AllowedPattern")
+                if pattern is not None and re.fullmatch(pattern, value) is None:
+                    problems.append(f"{name}: test value {value!r} does not match {pattern}")
+                if "AllowedValues" in spec and value not in [str(a) for a in spec["AllowedValues"]]:
+                    problems.append(f"{name}: test value {value!r} not in AllowedValues")
         return problems
 
     def iam_shape(self, s: Scenario) -> list[str]:
@@ -898,7 +938,8 @@ class Checker:
             props = s.props(rule)
             if props.get("State", "ENABLED") != "ENABLED":
                 problems.append(f"{rule} state {props.get('State')}")
-            targets = props.get("Targets", [])
+            # flood-response's target on the schedule is checked with the response.
+            targets = [t for t in props.get("Targets", []) if t.get("Id") != "flood-response"]
             if [t.get("Arn") for t in targets] != [s.getatt(self.function(binary), "Arn")]:
                 problems.append(f"{rule} targets {[t.get('Arn') for t in targets]}, expected {binary} alone")
                 continue
@@ -989,7 +1030,8 @@ class Checker:
     def alarm(self, s: Scenario) -> list[str]:
         problems = []
         alarms = s.of_type("AWS::CloudWatch::Alarm")
-        if alarms != ["FailedObjectsAlarm"]:
+        # flood-response's own alarm is checked with the response.
+        if alarms != ["FailedObjectsAlarm"] + (["FloodResponseFailedAlarm"] if "FloodResponseFailedAlarm" in alarms else []):
             return [f"alarms {alarms}"]
         props = s.props("FailedObjectsAlarm")
         if props.get("AlarmActions") != [s.ref("OperationsTopic")]:
@@ -1063,7 +1105,8 @@ class Checker:
         if not s.props("AlertTopic").get("KmsMasterKeyId"):
             problems.append("AlertTopic not encrypted")
         subs = [s.props(lid) for lid in s.of_type("AWS::SNS::Subscription")]
-        subs = [sub for sub in subs if sub.get("TopicArn") == s.ref("AlertTopic")]
+        # flood-response's lambda subscription is checked with the response.
+        subs = [sub for sub in subs if sub.get("TopicArn") == s.ref("AlertTopic") and sub.get("Protocol") == "email"]
         if s.params["AlertEmail"]:
             want = [{"TopicArn": s.ref("AlertTopic"), "Protocol": "email", "Endpoint": s.params["AlertEmail"]}]
             if subs != want:
@@ -1277,6 +1320,204 @@ class Checker:
         if out.get("FlowLogBucketName") != bucket:
             problems.append(f"FlowLogBucketName {out.get('FlowLogBucketName')!r}")
         return problems
+
+    # -- flood-response (opt-in)
+    RESPONSE_FN = "FloodResponseFunction"
+
+    def response_on(self, s: Scenario) -> bool:
+        return s.params["Response"] != "none"
+
+    def response_off(self, s: Scenario) -> list[str]:
+        problems = []
+        ours = [lid for lid in s.resources if lid.startswith("FloodResponse")]
+        if not self.response_on(s) and ours:
+            problems.append(f"Response=none deploys {sorted(ours)}")
+        for lid in s.of_type("AWS::IAM::Role"):
+            actions = {a for p in s.props(lid).get("Policies", []) for st in statements(p["PolicyDocument"]) for a in as_list(st.get("Action"))}
+            network = sorted(a for a in actions if a.startswith(("wafv2:", "ec2:")))
+            mine = lid.startswith(self.RESPONSE_FN)
+            if network and (not self.response_on(s) or not mine):
+                problems.append(f"{lid} may {network}")
+        return problems
+
+    def response_role(self, s: Scenario) -> list[dict]:
+        return self.role_statements(s, "flood-response")[0]
+
+    def response_iam(self, s: Scenario) -> list[str]:
+        if not self.response_on(s):
+            return []
+        stmts, managed = self.role_statements(s, "flood-response")
+        problems = [] if managed == [BASIC_EXECUTION] else [f"managed policies {managed}"]
+        live = s.params["ResponseDryRun"] == "false"
+        allowed = {"dynamodb:GetItem", "dynamodb:PutItem", "sns:Publish", "sqs:SendMessage"} | CONSUME_ACTIONS
+        if s.params["Response"] == "waf":
+            allowed |= {"wafv2:GetIPSet"} | ({"wafv2:UpdateIPSet"} if live else set())
+        else:
+            allowed |= {"ec2:DescribeNetworkAcls"} | ({"ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry"} if live else set())
+        actions = {a for st in stmts for a in as_list(st.get("Action"))}
+        if actions != allowed:
+            problems.append(f"actions {sorted(actions)}, expected {sorted(allowed)}")
+        own = {
+            "dynamodb:GetItem": {s.getatt("StateTable", "Arn")},
+            "dynamodb:PutItem": {s.getatt("StateTable", "Arn")},
+            "sns:Publish": {s.ref("AlertTopic")},
+            "sqs:SendMessage": {s.getatt("FloodResponseFailedQueue", "Arn")},
+            **{a: {s.getatt("FloodResponseRedriveQueue", "Arn")} for a in CONSUME_ACTIONS},
+        }
+        for st in stmts:
+            if st.get("Effect") != "Allow" or {"NotAction", "NotResource", "NotPrincipal"} & st.keys():
+                problems.append(f"unexpected statement {st}")
+            for action in as_list(st.get("Action")):
+                if "*" in action:
+                    problems.append(f"wildcard action {action}")
+                if action in own and not set(as_list(st.get("Resource"))) <= own[action]:
+                    problems.append(f"{action} on {st.get('Resource')}")
+                if action.startswith("dynamodb:"):
+                    keys = st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:LeadingKeys")
+                    if len(st.get("Condition", {})) != 1 or keys != [self.response_directory()]:
+                        problems.append(f"{action} not confined to partition {self.response_directory()!r}: {st.get('Condition')}")
+        return problems
+
+    def response_directory(self) -> str:
+        """The state table partition the code keeps its registries in."""
+        text = (self.root / "functions/flood-response/src/app.rs").read_text()
+        m = re.search(r'pub const REGISTRY_DIRECTORY: &str = "([^"]+)";', text)
+        if not m:
+            raise Unresolvable("REGISTRY_DIRECTORY not found in functions/flood-response/src/app.rs")
+        return m.group(1)
+
+    def response_targets(self, s: Scenario) -> list[str]:
+        if not self.response_on(s):
+            return []
+        problems = []
+        by_action: dict[str, set[str]] = {}
+        for st in self.response_role(s):
+            for action in as_list(st.get("Action")):
+                if action.startswith(("wafv2:", "ec2:")):
+                    by_action.setdefault(action, set()).update(as_list(st.get("Resource")))
+                    if st.get("Condition"):
+                        problems.append(f"{action}: unexpected condition {st['Condition']}")
+        p = s.params
+        if p["Response"] == "waf":
+            cloudfront = p["WafScope"] == "CLOUDFRONT"
+            region, kind = ("us-east-1", "global") if cloudfront else (REGION, "regional")
+            want = {
+                f"arn:aws:wafv2:{region}:{ACCOUNT}:{kind}/ipset/{p[f'Waf{v}SetName']}/{p[f'Waf{v}SetId']}"
+                for v in ("Ipv4", "Ipv6")
+                if p[f"Waf{v}SetId"]
+            }
+            for action, resources in by_action.items():
+                if resources != want:
+                    problems.append(f"{action} on {sorted(resources)}, expected {sorted(want)}")
+            env = self.env(s, "flood-response")
+            if env.get("WAF_SCOPE") != p["WafScope"]:
+                problems.append(f"WAF_SCOPE {env.get('WAF_SCOPE')!r}")
+        else:
+            acl = f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-acl/{p['NetworkAclId']}"
+            for action, resources in by_action.items():
+                want = {"*"} if action == "ec2:DescribeNetworkAcls" else {acl}
+                if resources != want:
+                    problems.append(f"{action} on {sorted(resources)}, expected {sorted(want)}")
+        return problems
+
+    def response_stage_constant(self) -> str:
+        text = (self.root / "functions/flood-response/src/report.rs").read_text()
+        m = re.search(r'pub const STAGE: &str = "([A-Z_]+)";', text)
+        if not m:
+            raise Unresolvable("STAGE not found in functions/flood-response/src/report.rs")
+        return m.group(1)
+
+    def response_subscription(self, s: Scenario) -> list[str]:
+        if not self.response_on(s):
+            return []
+        fn_arn = s.getatt(self.RESPONSE_FN, "Arn")
+        subs = [s.props(lid) for lid in s.of_type("AWS::SNS::Subscription") if s.props(lid).get("Protocol") == "lambda"]
+        if len(subs) != 1:
+            return [f"{len(subs)} lambda subscriptions"]
+        sub = subs[0]
+        problems = []
+        if sub.get("TopicArn") != s.ref("AlertTopic") or sub.get("Endpoint") != fn_arn:
+            problems.append(f"subscription {sub.get('TopicArn')} -> {sub.get('Endpoint')}")
+        policy = sub.get("FilterPolicy", {})
+        if policy != {"stage": ["STARTED", "ENDED"], "kind": ["source"]} or sub.get("FilterPolicyScope") != "MessageAttributes":
+            problems.append(f"filter {policy} ({sub.get('FilterPolicyScope')})")
+        if self.response_stage_constant() in policy.get("stage", []):
+            problems.append("the reports' own stage matches the filter: the function would trigger itself")
+        perms = [s.props(lid) for lid in s.of_type("AWS::Lambda::Permission") if s.props(lid).get("FunctionName") in (s.ref(self.RESPONSE_FN), fn_arn)]
+        sources = sorted((p.get("Principal"), p.get("SourceArn")) for p in perms)
+        want = sorted([("sns.amazonaws.com", s.ref("AlertTopic")), ("events.amazonaws.com", s.getatt("IncidentSchedule", "Arn"))])
+        if sources != want:
+            problems.append(f"invoke permissions {sources}, expected {want}")
+        return problems
+
+    def response_failures(self, s: Scenario) -> list[str]:
+        if not self.response_on(s):
+            return []
+        problems = []
+        failed, redrive = s.getatt("FloodResponseFailedQueue", "Arn"), s.getatt("FloodResponseRedriveQueue", "Arn")
+        configs = [s.props(lid) for lid in s.of_type("AWS::Lambda::EventInvokeConfig") if s.props(lid).get("FunctionName") == s.ref(self.RESPONSE_FN)]
+        if len(configs) != 1:
+            problems.append(f"{len(configs)} EventInvokeConfigs")
+        else:
+            cfg = configs[0]
+            if not 1 <= int(cfg.get("MaximumRetryAttempts", -1)) <= 2:
+                problems.append(f"MaximumRetryAttempts {cfg.get('MaximumRetryAttempts')}")
+            if cfg.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination") != failed:
+                problems.append("OnFailure is not its failed queue")
+        for lid in ("FloodResponseFailedQueue", "FloodResponseRedriveQueue"):
+            props = s.props(lid)
+            if props.get("SqsManagedSseEnabled") is not True or props.get("MessageRetentionPeriod") != 1209600:
+                problems.append(f"{lid}: encryption/retention")
+        rq = s.props("FloodResponseRedriveQueue")
+        if rq.get("RedrivePolicy", {}).get("deadLetterTargetArn") != failed:
+            problems.append("redrive queue does not dead-letter to the failed queue")
+        if int(rq.get("VisibilityTimeout", 30)) < 6 * int(s.props(self.RESPONSE_FN).get("Timeout", 3)):
+            problems.append("redrive VisibilityTimeout under 6x the timeout")
+        maps = [m for m in (s.props(lid) for lid in s.of_type("AWS::Lambda::EventSourceMapping")) if m.get("EventSourceArn") == redrive]
+        if len(maps) != 1 or maps[0].get("FunctionName") != s.ref(self.RESPONSE_FN) or maps[0].get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+            problems.append(f"redrive mapping {maps}")
+        schedule = s.props("IncidentSchedule")
+        if schedule.get("ScheduleExpression") != "rate(5 minutes)" or schedule.get("State") != "ENABLED":
+            problems.append(f"schedule {schedule.get('ScheduleExpression')} {schedule.get('State')}")
+        targets = [t for t in schedule.get("Targets", []) if t.get("Arn") == s.getatt(self.RESPONSE_FN, "Arn")]
+        if len(targets) != 1 or targets[0].get("DeadLetterConfig", {}).get("Arn") != failed or not targets[0].get("RetryPolicy"):
+            problems.append(f"schedule targets {targets}")
+        queue_policies = [s.props(lid) for lid in s.of_type("AWS::SQS::QueuePolicy") if s.ref("FloodResponseFailedQueue") in s.props(lid).get("Queues", [])]
+        grants = [
+            st for p in queue_policies for st in statements(p.get("PolicyDocument", {}))
+            if st.get("Effect") == "Allow"
+        ]
+        want = {"Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": failed,
+                "Condition": {"ArnEquals": {"aws:SourceArn": s.getatt("IncidentSchedule", "Arn")}}}
+        if [{k: st.get(k) for k in want} for st in grants] != [want]:
+            problems.append(f"failed-queue grants {grants}")
+        if not any(st.get("Effect") == "Deny" and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+                   for p in queue_policies for st in statements(p.get("PolicyDocument", {}))):
+            problems.append("queues allow plain HTTP")
+        alarm = s.props("FloodResponseFailedAlarm")
+        dims = [d.get("Value") for d in alarm.get("Dimensions", [])]
+        if alarm.get("AlarmActions") != [s.ref("OperationsTopic")] or dims != [s.getatt("FloodResponseFailedQueue", "QueueName")] or alarm.get("Threshold") != 0:
+            problems.append(f"alarm {alarm}")
+        command = self.outputs_of(s).get("FloodResponseRedriveCommand", "")
+        if command != f"aws sqs start-message-move-task --source-arn {failed} --destination-arn {redrive}":
+            problems.append(f"FloodResponseRedriveCommand {command!r}")
+        return problems
+
+    def response_settings(self, s: Scenario) -> list[str]:
+        if not self.response_on(s):
+            return []
+        env = self.env(s, "flood-response")
+        p = s.params
+        want = {
+            "RESPONSE": p["Response"], "DRY_RUN": p["ResponseDryRun"], "TOPIC_ARN": s.ref("AlertTopic"),
+            "STATE_TABLE": s.ref("StateTable"),
+            "MIN_SEVERITY": p["ResponseMinSeverity"], "MAX_BLOCK_SECS": p["MaxBlockSeconds"], "MAX_ENTRIES": p["MaxBlockedSources"],
+            "BLOCK_ALLOWLIST": p["BlockAllowlist"], "VPC_CIDRS": p["VpcCidrs"], "WAF_SCOPE": p["WafScope"],
+            "WAF_IPV4_SET_NAME": p["WafIpv4SetName"], "WAF_IPV4_SET_ID": p["WafIpv4SetId"],
+            "WAF_IPV6_SET_NAME": p["WafIpv6SetName"], "WAF_IPV6_SET_ID": p["WafIpv6SetId"],
+            "NACL_ID": p["NetworkAclId"], "NACL_RULE_RANGE": p["NaclRuleRange"],
+        }
+        return [f"{k}={env.get(k)!r}, expected {v!r}" for k, v in want.items() if env.get(k) != v]
 
 
 def main() -> int:
