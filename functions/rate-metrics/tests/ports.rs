@@ -271,3 +271,43 @@ async fn a_failed_summary_write_fails_the_object_before_any_metric() {
     app.handle(event(BUCKET, KEY), None).await.unwrap();
     assert_eq!(requests.0.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_backfilled_object_publishes_no_metric_cloudwatch_would_refuse_but_shares_its_summary() {
+    // Read a month after it arrived: its windows and its arrival are older than CloudWatch
+    // takes.
+    let (objects, store, clock) = (
+        objects_with(true),
+        MemoryStore::default(),
+        ManualClock::at(START + 30 * 86_400),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    let task = json!({"invocationSchemaVersion": "2.0", "invocationId": "i", "job": {"id": "j"},
+        "tasks": [{"taskId": "t", "s3Bucket": BUCKET, "s3Key": KEY, "s3VersionId": null}]});
+    let response = app.handle(task, None).await.unwrap();
+    let result = &response["results"][0];
+    assert_eq!(result["resultCode"], "Succeeded", "{response}");
+    let said = result["resultString"].as_str().unwrap();
+    assert!(said.contains("published 0 datums"), "{said}");
+    assert!(
+        said.contains("windows older than CloudWatch accepts (14 days) and its telemetry"),
+        "{said}"
+    );
+    assert!(
+        said.contains("for detection from 2025-01-01T00:0"),
+        "{said}"
+    );
+    assert!(recorder.0.lock().unwrap().iter().all(Vec::is_empty));
+    assert_eq!(requests.0.lock().unwrap()[0].from, START);
+    let loaded = SummaryLog::new(store.clone())
+        .load(START, START + 720)
+        .await
+        .unwrap();
+    assert!(
+        loaded
+            .summary
+            .sources
+            .contains_key(&"203.0.113.7".parse().unwrap())
+    );
+}
