@@ -311,3 +311,46 @@ async fn a_backfilled_object_publishes_no_metric_cloudwatch_would_refuse_but_sha
             .contains_key(&"203.0.113.7".parse().unwrap())
     );
 }
+
+#[tokio::test]
+async fn the_sample_cloudwatch_logs_event_publishes_its_records_once() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/cloudwatch-logs-subscription.json"
+    );
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (objects, store, clock) = (
+        MemoryObjects::default(),
+        MemoryStore::default(),
+        ManualClock::at(1_700_000_600),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    let response = app.handle(event.clone(), None).await.unwrap();
+    assert_eq!(response, json!({"log_batches": 1}));
+    let records: f64 = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .filter(|d| d.name == "Records")
+        .map(|d| d.value)
+        .sum();
+    assert_eq!(records, 24.0);
+    let published = recorder.0.lock().unwrap().len();
+    app.handle(event, None).await.unwrap();
+    assert_eq!(
+        recorder.0.lock().unwrap().len(),
+        published,
+        "a redelivery adds nothing"
+    );
+    assert!(
+        store
+            .names()
+            .iter()
+            .any(|n| n.starts_with("cwl:/vpc/flow-logs/eni-0a1b2c3d4e5f67890-all/")),
+        "{:?}",
+        store.names()
+    );
+}
