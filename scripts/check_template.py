@@ -10,8 +10,9 @@ Prints one line per check ("ok   - ..." or "FAIL - ...: why"), then
 The template is expanded with the SAM translator (aws-sam-translator, which the pinned cfn-lint
 brings; run with .tools/venv/bin/python after `scripts/tools.sh cfn-lint`), so the IAM checked
 is the IAM deployed, including what SAM adds by itself. Intrinsic functions are then evaluated
-for two parameter sets: the defaults, and an existing bucket with every prefix and name changed,
-so that a hard-coded value cannot pass for a parameter.
+for three parameter sets: the defaults, an existing bucket with every prefix and name changed
+(so that a hard-coded value cannot pass for a parameter), and the other inputs turned on (a
+CloudWatch Logs group, an SSE-KMS key, delivery accounts).
 
 The environment variables each function must have are not listed here: they are the
 upper-case names the Rust sources under functions/ pass to the settings helpers (outside test
@@ -500,7 +501,10 @@ for _actions in ALLOWED_ACTIONS.values():
 # The state table's partitions each function may touch, by action (dynamodb:LeadingKeys).
 FLOW_BUCKET_PARTITIONS = "{bucket}/*"
 LEADING_KEYS = {
-    "rate-metrics": {"dynamodb:GetItem": {FLOW_BUCKET_PARTITIONS, "summary/*"}, "dynamodb:PutItem": {FLOW_BUCKET_PARTITIONS, "summary/*"}},
+    "rate-metrics": {
+        "dynamodb:GetItem": {FLOW_BUCKET_PARTITIONS, "cwl:*", "summary/*"},
+        "dynamodb:PutItem": {FLOW_BUCKET_PARTITIONS, "cwl:*", "summary/*"},
+    },
     "flood-alert": {"dynamodb:Query": {"summary/*", "incident", "backfill"}, "dynamodb:PutItem": {"incident", "backfill"}},
 }
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -517,6 +521,8 @@ REQUIRED_OUTPUTS = [
     "RateMetricsFunctionName",
     "FloodAlertFunctionName",
     "FlowLogDestination",
+    "BatchOperationsRoleArn",
+    "BatchOperationsCommand",
 ]
 # flood-response (opt-in): parameter sets that deploy it, besides the two above, which do not.
 RESPONSE_SCENARIOS = {
@@ -545,7 +551,18 @@ OVERRIDES = {
     "AlertEmail": "ops@example.com",
     "OperationsEmail": "oncall@example.com",
     "ReservedConcurrency": "5",
+    # An SSE-KMS bucket of the user's, without a log group: the inputs' conditions differ.
+    "KmsKeyArn": f"arn:aws:kms:us-east-1:{'2' * 12}:key/abcd1234-ab12-cd34-ef56-abcdef123456",
 }
+# The other inputs on (a central bucket created here, an SSE-KMS key, a log group).
+INPUTS = {
+    "FlowLogGroupName": "/vpc/flow-logs",
+    "KmsKeyArn": f"arn:aws:kms:us-east-1:{'1' * 12}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "DeliveryAccountIds": "111111111111,222222222222",
+    "MaxRowGroupBytes": "67108864",
+}
+# Actions a function has only with a parameter set: (parameter, action).
+OPTIONAL_ACTIONS = {"rate-metrics": [("KmsKeyArn", "kms:Decrypt")]}
 
 
 class Checker:
@@ -556,6 +573,7 @@ class Checker:
         self.scenarios = [
             Scenario("defaults", self.cfn, {}),
             Scenario("existing-bucket", self.cfn, OVERRIDES),
+            Scenario("inputs", self.cfn, INPUTS),
         ] + [Scenario(name, self.cfn, values) for name, values in RESPONSE_SCENARIOS.items()]
         self.code = CodeSettings(root)
         # Function logical id -> binary name, from the build metadata.
@@ -587,6 +605,11 @@ class Checker:
             raise Unresolvable(f"{binary}: role {props.get('Role')} is not a role of this template")
         rprops = s.props(role_lid)
         stmts = [st for p in rprops.get("Policies", []) for st in statements(p["PolicyDocument"])]
+        # Policies of their own attached to the role (present when their condition holds).
+        for lid in s.of_type("AWS::IAM::RolePolicy"):
+            pprops = s.props(lid)
+            if pprops.get("RoleName") == s.ref(role_lid):
+                stmts += statements(pprops["PolicyDocument"])
         return stmts, rprops.get("ManagedPolicyArns", [])
 
     def each(self, fn: Callable[[Scenario], list[str]]) -> Callable[[], list[str]]:
@@ -621,6 +644,9 @@ class Checker:
         c("redrive: each function consumes its queue (partial batch responses), which dead-letters; RedriveCommand moves the dead letters back", self.each(self.redrive))
         c("alarm: failed objects, verdicts or detect requests notify the operations topic, whose customer-managed key CloudWatch may use", self.each(self.alarm))
         c("scope: FLOW_LOG_BUCKET/FLOW_LOG_PREFIX, the rule's key pattern and the read grant name the same flow-log objects as the code", self.each(self.scope))
+        c("inputs: rate-metrics alone is subscribed to FlowLogGroupName, which alone may invoke it, only when it is set", self.each(self.log_group))
+        c("inputs: kms:Decrypt only for rate-metrics, only on KmsKeyArn, only through S3, only when it is set", self.each(self.kms))
+        c("inputs: the Batch Operations role may only invoke rate-metrics, read batch-operations/ and write its reports", self.each(self.batch_role))
         c("functions: ReservedConcurrentExecutions is the ReservedConcurrency parameter, unset when it is empty", self.each(self.reserved_concurrency))
         c("topic: encrypted; email subscription only when AlertEmail is set", self.each(self.topic))
         c("bucket: created bucket encrypted, private, owner-enforced, EventBridge on, versioned, access-logged (none created for an existing one)", self.each(self.flow_bucket_props))
@@ -746,7 +772,7 @@ class Checker:
             pattern = spec.get("AllowedPattern")
             if pattern is not None and re.fullmatch(pattern, default) is None:
                 problems.append(f"{name}: default {default!r} does not match {pattern}")
-        for values in [OVERRIDES, *RESPONSE_SCENARIOS.values()]:
+        for values in [OVERRIDES, INPUTS, *RESPONSE_SCENARIOS.values()]:
             for name, value in values.items():
                 spec = self.raw["Parameters"][name]
                 pattern = spec.get("AllowedPattern")
@@ -795,7 +821,8 @@ class Checker:
 
     def iam_action_sets(self, s: Scenario) -> list[str]:
         problems = []
-        for binary, allowed in ALLOWED_ACTIONS.items():
+        for binary, always in ALLOWED_ACTIONS.items():
+            allowed = set(always) | {a for p, a in OPTIONAL_ACTIONS.get(binary, []) if s.params[p]}
             stmts, _ = self.role_statements(s, binary)
             actions = {a for st in stmts for a in as_list(st.get("Action"))}
             if actions - allowed:
@@ -806,8 +833,8 @@ class Checker:
 
     def iam_s3(self, s: Scenario) -> list[str]:
         problems = []
-        flow_objects = f"arn:aws:s3:::{self.flow_bucket(s)}/{self.flow_log_pattern(s)}"
-        allowed = {"s3:GetObject": {flow_objects}, "s3:GetObjectVersion": {flow_objects}}
+        flow_objects = {f"arn:aws:s3:::{self.flow_bucket(s)}/{p}" for p in self.flow_log_patterns(s)}
+        allowed = {"s3:GetObject": flow_objects, "s3:GetObjectVersion": flow_objects}
         for binary in ("rate-metrics", "flood-alert"):
             stmts, _ = self.role_statements(s, binary)
             granted: dict[str, set[str]] = {}
@@ -929,8 +956,9 @@ class Checker:
         detail = pattern.get("detail", {})
         if detail.get("bucket", {}).get("name") != [self.flow_bucket(s)]:
             problems.append(f"bucket filter {detail.get('bucket')}")
-        if detail.get("object", {}).get("key") != [{"wildcard": self.flow_log_pattern(s)}]:
-            problems.append(f"key filter {detail.get('object')}, expected the wildcard {self.flow_log_pattern(s)!r}")
+        want = [{"wildcard": p} for p in self.flow_log_patterns(s)]
+        if detail.get("object", {}).get("key") != want:
+            problems.append(f"key filter {detail.get('object')}, expected the wildcards {want}")
         schedule = s.props(RULES["flood-alert"]).get("ScheduleExpression")
         if schedule != "rate(5 minutes)":
             problems.append(f"schedule {schedule!r}")
@@ -956,7 +984,8 @@ class Checker:
         for binary, rule in RULES.items():
             fn = self.function(binary)
             names = {s.ref(fn), s.getatt(fn, "Arn")}
-            mine = [p for p in perms if p.get("FunctionName") in names]
+            # CloudWatch Logs' own permission is the "inputs: ... log group" check's.
+            mine = [p for p in perms if p.get("FunctionName") in names and p.get("Principal") != "logs.amazonaws.com"]
             ok = [
                 p
                 for p in mine
@@ -1068,18 +1097,18 @@ class Checker:
             problems.append(f"operations subscriptions {subs}")
         return problems
 
-    def scope_constants(self) -> tuple[str, str]:
-        """The code's flow-log key segment and suffix (flowlog-events' scope.rs)."""
+    def scope_constants(self) -> tuple[str, list[str]]:
+        """The code's flow-log key segment and suffixes, text then Parquet (scope.rs)."""
         text = (self.root / "functions/events/src/scope.rs").read_text()
         segment = re.search(r'pub const FLOW_LOG_SEGMENT: &str = "([^"]+)";', text)
-        suffix = re.search(r'pub const FLOW_LOG_SUFFIX: &str = "([^"]+)";', text)
-        if not segment or not suffix:
-            raise Unresolvable("FLOW_LOG_SEGMENT / FLOW_LOG_SUFFIX not found in functions/events/src/scope.rs")
-        return segment.group(1), suffix.group(1)
+        suffixes = [re.search(rf'pub const {name}: &str = "([^"]+)";', text) for name in ("FLOW_LOG_SUFFIX", "PARQUET_SUFFIX")]
+        if not segment or not all(suffixes):
+            raise Unresolvable("FLOW_LOG_SEGMENT / FLOW_LOG_SUFFIX / PARQUET_SUFFIX not found in functions/events/src/scope.rs")
+        return segment.group(1), [m.group(1) for m in suffixes if m]
 
-    def flow_log_pattern(self, s: Scenario) -> str:
-        segment, suffix = self.scope_constants()
-        return f"{s.params['FlowLogPrefix']}*{segment}*{suffix}"
+    def flow_log_patterns(self, s: Scenario) -> list[str]:
+        segment, suffixes = self.scope_constants()
+        return [f"{s.params['FlowLogPrefix']}*{segment}*{suffix}" for suffix in suffixes]
 
     def scope(self, s: Scenario) -> list[str]:
         problems = []
@@ -1089,6 +1118,71 @@ class Checker:
                 problems.append(f"{binary}: FLOW_LOG_BUCKET {env.get('FLOW_LOG_BUCKET')!r}")
             if env.get("FLOW_LOG_PREFIX") != s.params["FlowLogPrefix"]:
                 problems.append(f"{binary}: FLOW_LOG_PREFIX is not the FlowLogPrefix parameter")
+        return problems
+
+    def log_group(self, s: Scenario) -> list[str]:
+        problems = []
+        group = s.params["FlowLogGroupName"]
+        rate = s.getatt(self.function("rate-metrics"), "Arn")
+        filters = [s.props(lid) for lid in s.of_type("AWS::Logs::SubscriptionFilter")]
+        want = [{"LogGroupName": group, "FilterPattern": "", "DestinationArn": rate}] if group else []
+        if filters != want:
+            problems.append(f"subscription filters {filters}, expected {want}")
+        source = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
+        grants = [s.props(lid) for lid in s.of_type("AWS::Lambda::Permission")]
+        logs = [g for g in grants if g.get("Principal") == "logs.amazonaws.com"]
+        want_grant = [{"Action": "lambda:InvokeFunction", "FunctionName": rate, "Principal": "logs.amazonaws.com", "SourceAccount": ACCOUNT, "SourceArn": source}]
+        if logs != (want_grant if group else []):
+            problems.append(f"CloudWatch Logs may invoke {logs}, expected {want_grant if group else []}")
+        return problems
+
+    def kms(self, s: Scenario) -> list[str]:
+        problems = []
+        key = s.params["KmsKeyArn"]
+        for binary in ("rate-metrics", "flood-alert"):
+            stmts, _ = self.role_statements(s, binary)
+            grants = [st for st in stmts if any(a.startswith("kms:") for a in as_list(st.get("Action")))]
+            want = (
+                [{"Action": ["kms:Decrypt"], "Resource": [key], "Condition": {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}}]
+                if key and binary == "rate-metrics"
+                else []
+            )
+            got = [{"Action": as_list(st.get("Action")), "Resource": as_list(st.get("Resource")), "Condition": st.get("Condition")} for st in grants]
+            if got != want:
+                problems.append(f"{binary}: KMS grants {got}, expected {want}")
+        return problems
+
+    def batch_role(self, s: Scenario) -> list[str]:
+        problems = []
+        props = s.props("BatchOperationsRole")
+        trust = statements(props.get("AssumeRolePolicyDocument", {}))
+        want_trust = [{"Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]
+        if trust != want_trust:
+            problems.append(f"trust {trust}")
+        if props.get("ManagedPolicyArns"):
+            problems.append(f"managed policies {props['ManagedPolicyArns']}")
+        rate = s.getatt(self.function("rate-metrics"), "Arn")
+        base = f"arn:aws:s3:::{self.flow_bucket(s)}/batch-operations/"
+        key = s.params["KmsKeyArn"]
+        allowed = {
+            "lambda:InvokeFunction": {rate, f"{rate}:*"},
+            "s3:GetObject": {f"{base}*"},
+            "s3:GetObjectVersion": {f"{base}*"},
+            "s3:PutObject": {f"{base}reports/*"},
+        }
+        if key:
+            allowed |= {"kms:Decrypt": {key}, "kms:GenerateDataKey": {key}}
+        granted: dict[str, set[str]] = {}
+        for policy in props.get("Policies", []):
+            for st in statements(policy["PolicyDocument"]):
+                if st.get("Effect") != "Allow" or {"NotAction", "NotResource"} & st.keys():
+                    problems.append(f"statement {st}")
+                for action in as_list(st.get("Action")):
+                    granted.setdefault(action, set()).update(as_list(st.get("Resource")))
+                    if action.startswith("kms:") and st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") != f"s3.{REGION}.amazonaws.com":
+                        problems.append(f"{action} not confined to S3")
+        if granted != allowed:
+            problems.append(f"grants {granted}, expected {allowed}")
         return problems
 
     def reserved_concurrency(self, s: Scenario) -> list[str]:
@@ -1223,18 +1317,22 @@ class Checker:
             for st in statements(policy)
             if st.get("Effect") == "Allow" and any(a in ("s3:PutObject", "s3:*") for a in as_list(st.get("Action")))
         ]
+        others = [a for a in s.params["DeliveryAccountIds"].split(",") if a]
+        writers: list[str] = []
         for st in puts:
             cond = st.get("Condition", {}).get("StringEquals", {})
+            accounts = as_list(cond.get("aws:SourceAccount"))
             if (
                 st.get("Principal") != {"Service": "delivery.logs.amazonaws.com"}
                 or as_list(st.get("Action")) != ["s3:PutObject"]
                 or as_list(st.get("Resource")) != [f"{arn}/{s.params['FlowLogPrefix']}*"]
-                or cond.get("aws:SourceAccount") != ACCOUNT
+                or accounts not in ([ACCOUNT], others)
                 or cond.get("s3:x-amz-acl") != "bucket-owner-full-control"
             ):
                 problems.append(f"write grant {st}")
-        if not puts:
-            problems.append("flow-log delivery may not write")
+            writers += accounts
+        if sorted(writers) != sorted([ACCOUNT] + others):
+            problems.append(f"accounts that may deliver {sorted(writers)}, expected this one and DeliveryAccountIds {others}")
         for st in statements(policy):
             if st.get("Effect") == "Allow" and st.get("Principal") != {"Service": "delivery.logs.amazonaws.com"}:
                 problems.append(f"allows {st.get('Principal')}")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: `flowlogs analyze` over the bundled sample objects, sized for a 120x40 terminal:
+# `make demo`: `flowlogs analyze` over the bundled sample objects (gzip text and Parquet), sized
+# for a 120x40 terminal:
 # what was read and the top sources, then the findings, then where the same findings are as JSON
 # (the form the alert function publishes). Colour when standard output is a terminal, unless
 # NO_COLOR is set. No AWS account needed.
@@ -8,9 +9,10 @@ cd "$(dirname "$0")/.."
 flowlogs=$(scripts/cargo-bin.sh flowlogs)
 json_dir="$(scripts/cargo-bin.sh --target-dir)/demo"
 mkdir -p "$json_dir"
-inputs=(events/objects/*.log.gz)
+# The flood's object and the same VPC's next two minutes as Parquet: one finding across both.
+inputs=(events/objects/*.log.gz events/objects/*.parquet)
 
-echo "== flowlogs analyze --top 10 events/objects/*.log.gz"
+echo "== flowlogs analyze --top 10 events/objects/*.log.gz events/objects/*.parquet"
 "$flowlogs" analyze --top 10 "${inputs[@]}"
 "$flowlogs" analyze --output json "${inputs[@]}" >"$json_dir/analysis.json"
 echo

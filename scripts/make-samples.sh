@@ -21,3 +21,7 @@ gen -o "$out/ipv6-v8.log.gz" --preset v8 --records 2000 --seed 13 --ipv6-share 1
 # load balancer, office NATs, connection pools, a monitor, backups and downloads, scanners) and
 # one SYN flood from 203.0.113.7: only the flood is reported.
 gen -o "$out/flood.log.gz" --vpc --preset v5 --minutes 2 --seed 14 --attack syn-flood=203.0.113.7
+# The same VPC's next two minutes, the flood going on, as flow logs deliver Parquet
+# (FileFormat=parquet): one finding across both objects.
+next=$(( ${START:-1699999980} + 120 ))
+"$flowlogs" generate --parquet --start "$next" -o "$out/flood-next.log.parquet" --vpc --preset v5 --minutes 2 --seed 15 --attack syn-flood=203.0.113.7

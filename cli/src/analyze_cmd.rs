@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use flowlog_core::{
-    AggregateOptions, Aggregator, Detection, Finding, ScanOptions, ScanReport, Severity,
-    SourceSummary, StatusCounts, TargetFinding, WindowTotals,
+    AggregateOptions, Aggregator, Detection, Finding, ScanOptions, Severity, SourceSummary,
+    StatusCounts, TargetFinding, WindowTotals,
 };
+use flowlog_parquet::{ParquetOptions, Scanned};
 use serde::Serialize;
 
 use crate::Error;
@@ -22,6 +23,8 @@ const TABLE_SOURCES: usize = 20;
 pub struct Totals {
     /// Objects read.
     pub objects: usize,
+    /// Of them, Parquet.
+    pub parquet: usize,
     /// Record lines, all statuses.
     pub records: u64,
     /// Records by status.
@@ -32,8 +35,10 @@ pub struct Totals {
 
 impl Totals {
     /// Adds one object's report.
-    pub fn add(&mut self, report: &ScanReport) {
+    pub fn add(&mut self, scanned: &Scanned) {
+        let report = &scanned.report;
         self.objects += 1;
+        self.parquet += usize::from(scanned.parquet);
         self.records += report.records;
         self.log_status.ok += report.log_status.ok;
         self.log_status.nodata += report.log_status.nodata;
@@ -43,8 +48,8 @@ impl Totals {
         }
     }
 
-    /// `4 objects, 65,051 records by log-status: OK 65,023, NODATA 25, SKIPDATA 3; 3 lines
-    /// skipped (bad_number 1, field_count 2)`.
+    /// `5 objects (1 Parquet), 65,051 records by log-status: OK 65,023, NODATA 25, SKIPDATA 3;
+    /// 3 lines skipped (bad_number 1, field_count 2)` (a Parquet row counts as a line).
     pub fn line(&self) -> String {
         let status = &self.log_status;
         let skipped: u64 = self.skipped.values().sum();
@@ -58,8 +63,12 @@ impl Totals {
                 .collect();
             format!(" ({})", parts.join(", "))
         };
+        let parquet = match self.parquet {
+            0 => String::new(),
+            n => format!(" ({} Parquet)", count(n as u64)),
+        };
         format!(
-            "{}, {} by log-status: OK {}, NODATA {}, SKIPDATA {}; {} skipped{detail}",
+            "{}{parquet}, {} by log-status: OK {}, NODATA {}, SKIPDATA {}; {} skipped{detail}",
             counted(self.objects as u64, "object"),
             counted(self.records, "record"),
             count(status.ok),
@@ -132,10 +141,11 @@ pub fn aggregate(
 ) -> Result<(Aggregator, Totals, usize), Error> {
     let mut aggregator = Aggregator::new(options);
     let mut totals = Totals::default();
+    let parquet = ParquetOptions::default();
     let failed = crate::input::for_each(inputs, read_options, |name, reader| {
-        let report = flowlog_core::scan(reader, scan_options, &mut aggregator)
+        let scanned = flowlog_parquet::scan_input(reader, scan_options, &parquet, &mut aggregator)
             .map_err(|e| Failure::Input(format!("{name}: {e}")))?;
-        totals.add(&report);
+        totals.add(&scanned);
         Ok(())
     })?;
     Ok((aggregator, totals, failed))
@@ -366,6 +376,8 @@ fn target_section(out: &mut String, targets: &[TargetFinding], width: usize) {
 
 #[cfg(test)]
 mod tests {
+    use flowlog_core::ScanReport;
+
     use super::*;
 
     #[test]
@@ -383,7 +395,7 @@ mod tests {
     #[test]
     fn the_totals_line_names_records_by_log_status() {
         let mut totals = Totals::default();
-        totals.add(&ScanReport {
+        let report = ScanReport {
             records: 10,
             log_status: StatusCounts {
                 ok: 7,
@@ -391,10 +403,25 @@ mod tests {
                 skipdata: 1,
             },
             ..ScanReport::default()
+        };
+        totals.add(&Scanned {
+            report: report.clone(),
+            parquet: false,
         });
         assert_eq!(
             totals.line(),
             "1 object, 10 records by log-status: OK 7, NODATA 2, SKIPDATA 1; 0 lines skipped"
+        );
+        totals.add(&Scanned {
+            report,
+            parquet: true,
+        });
+        assert!(
+            totals
+                .line()
+                .starts_with("2 objects (1 Parquet), 20 records"),
+            "{}",
+            totals.line()
         );
     }
 }

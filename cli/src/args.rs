@@ -7,9 +7,10 @@ use crate::filter::FilterArgs;
 use crate::generate_cmd::GenerateArgs;
 
 const MAIN_HELP: &str = "\
-Inputs: files (gzip or plain text), - or nothing for standard input, or s3://bucket/prefix/
-(every object under the prefix, with credentials and region from the usual AWS chain:
-environment, profile, SSO cache, role).
+Inputs: files (gzip or plain text, or Parquet as flow logs deliver it to S3; told apart by
+their first bytes), - or nothing for standard input, or s3://bucket/prefix/ (every object
+under the prefix, with credentials and region from the usual AWS chain: environment, profile,
+SSO cache, role).
 
 Examples:
   flowlogs stats --by source --sort flows --top 10 *.log.gz        # the top talkers
@@ -43,6 +44,7 @@ Examples:
 const ANALYZE_HELP: &str = "\
 Examples:
   flowlogs analyze object.log.gz
+  flowlogs analyze object.log.parquet
   flowlogs analyze --output json s3://my-logs/AWSLogs/ | jq '.floods[] | {source, rule}'
   flowlogs analyze --allow 198.51.100.0/24 --half-open-per-minute 600 *.log.gz
 
@@ -63,7 +65,8 @@ const GENERATE_HELP: &str = "\
 Examples:
   flowlogs generate --records 1000000 --preset v5 --gzip 6 -o big.log.gz
   flowlogs generate --flood 203.0.113.7 --truth truth.json -o flood.log
-  flowlogs generate --vpc --minutes 2 --attack syn-flood=203.0.113.7 --gzip 6 -o vpc.log.gz";
+  flowlogs generate --vpc --minutes 2 --attack syn-flood=203.0.113.7 --gzip 6 -o vpc.log.gz
+  flowlogs generate --preset v5 --parquet -o object.log.parquet";
 
 const COMPLETIONS_HELP: &str = "\
 Examples:
@@ -71,8 +74,8 @@ Examples:
   flowlogs completions zsh > \"${fpath[1]}/_flowlogs\"
   flowlogs completions fish > ~/.config/fish/completions/flowlogs.fish";
 
-/// Parse, query and analyze Amazon VPC Flow Logs (gzip or plain text, versions 2-11), from
-/// files or straight from S3.
+/// Parse, query and analyze Amazon VPC Flow Logs (gzip or plain text, or Parquet, versions
+/// 2-11), from files or straight from S3.
 #[derive(Parser)]
 #[command(name = "flowlogs", version, about, long_about = None, after_help = MAIN_HELP)]
 pub struct Cli {
@@ -145,7 +148,8 @@ pub enum Command {
 /// What to read and how.
 #[derive(Args)]
 pub struct InputArgs {
-    /// Files (gzip or plain text), s3://bucket/prefix/, or - for standard input (the default).
+    /// Files (gzip or plain text, or Parquet), s3://bucket/prefix/, or - for standard input (the
+    /// default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
     #[command(flatten)]

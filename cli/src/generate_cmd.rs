@@ -72,6 +72,10 @@ pub struct GenerateArgs {
     /// Gzip the output at this level (1-9), as AWS delivers objects to S3.
     #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(1..=9))]
     gzip: Option<u32>,
+    /// Write Parquet as flow logs deliver it to S3 with FileFormat=parquet (a column per
+    /// field, `_` for `-`, GZIP pages; malformed lines cannot be held and are left out).
+    #[arg(long, conflicts_with_all = ["gzip", "no_header"])]
+    parquet: bool,
     /// Write here instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<String>,
@@ -202,7 +206,13 @@ pub fn run(args: &GenerateArgs) -> Result<(), Error> {
         crate::text::counted(spec.records, "record")
     ));
     let out = BufWriter::with_capacity(1 << 20, progress.writer(args.out()?));
-    let written = write_object(&spec, compression, out);
+    let written = if args.parquet {
+        let mut text = Vec::new();
+        write_object(&spec, Compression::None, &mut text)
+            .and_then(|truth| to_parquet(&text, out).map(|()| truth))
+    } else {
+        write_object(&spec, compression, out)
+    };
     progress.finish();
     let truth = finish(written)?;
     if let Some(path) = &args.truth {
@@ -264,6 +274,12 @@ fn run_vpc(args: &GenerateArgs) -> Result<(), Error> {
     ));
     let out = BufWriter::with_capacity(1 << 20, progress.writer(args.out()?));
     let written = match args.gzip {
+        _ if args.parquet => {
+            let mut text = Vec::new();
+            scenario
+                .write(&mut text)
+                .and_then(|truth| to_parquet(&text, out).map(|()| truth))
+        }
         Some(level) => scenario.write_gzip(level, out),
         None => scenario.write(out),
     };
@@ -273,6 +289,16 @@ fn run_vpc(args: &GenerateArgs) -> Result<(), Error> {
         write_truth(path, &vpc_truth_json(&truth))?;
     }
     Ok(())
+}
+
+/// Writes the records of flow-log `text` to `out` as Parquet (made in memory: standard
+/// output cannot move to the writer's threads).
+fn to_parquet(text: &[u8], mut out: impl Write) -> io::Result<()> {
+    let options = flowlog_parquet::WriteOptions::default();
+    let mut parquet = Vec::new();
+    flowlog_parquet::write_parquet(text, None, &mut parquet, &options).map_err(io::Error::other)?;
+    out.write_all(&parquet)?;
+    out.flush()
 }
 
 /// The result of writing; a closed pipe (`| head`) ends the program quietly.

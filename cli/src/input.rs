@@ -1,11 +1,18 @@
 //! The inputs named on the command line: files, standard input (`-`, or nothing named), and
-//! `s3://bucket/prefix/` (every object under it), read in order under one progress line.
+//! `s3://bucket/prefix/` (every object under it), read in order under one progress line. Each
+//! is text (gzip or plain) or Parquet, as its first bytes say ([`flowlog_parquet::scan_input`]).
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 
 use crate::progress::{Progress, Show};
 use crate::s3::{Fetcher, Object, S3, S3Url};
+
+/// How `parse` and `stats` read Parquet inputs: every column, as a text object has them all.
+pub const ALL_COLUMNS: flowlog_parquet::ParquetOptions = flowlog_parquet::ParquetOptions {
+    columns: flowlog_parquet::Columns::All,
+    max_row_group_bytes: flowlog_parquet::DEFAULT_MAX_ROW_GROUP_BYTES,
+};
 
 /// How to read the inputs.
 #[derive(Debug, Clone, Copy)]

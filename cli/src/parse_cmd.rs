@@ -102,11 +102,14 @@ pub fn run(args: ParseArgs) -> Result<usize, Error> {
         &args.input.inputs,
         args.input.read_options(true),
         |name, reader| {
-            let result = flowlog_core::scan(reader, &options, &mut writer);
+            let parquet = crate::input::ALL_COLUMNS;
+            let result = flowlog_parquet::scan_input(reader, &options, &parquet, &mut writer);
             if let Some(e) = writer.error.take() {
                 return Err(Failure::Fatal(output_error(e)));
             }
-            let report = result.map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+            let report = result
+                .map_err(|e| Failure::Input(format!("{name}: {e}")))?
+                .report;
             reports.push((name.to_owned(), report));
             Ok(())
         },

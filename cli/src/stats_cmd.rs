@@ -19,7 +19,7 @@ use crate::Error;
 use crate::analyze_cmd::Totals;
 use crate::args::{Key, Output, SortBy, StatsArgs, Top};
 use crate::filter::{FilterArgs, MissingFields, protocol_name};
-use crate::input::Failure;
+use crate::input::{ALL_COLUMNS, Failure};
 use crate::text::{self, HEADING, count, counted, styled};
 
 /// Groups in a table unless `--top` says otherwise.
@@ -315,9 +315,9 @@ pub fn run(args: StatsArgs) -> Result<usize, Error> {
         &args.input.inputs,
         args.input.read_options(false),
         |name, reader| {
-            let report = flowlog_core::scan(reader, &options, &mut counter)
+            let scanned = flowlog_parquet::scan_input(reader, &options, &ALL_COLUMNS, &mut counter)
                 .map_err(|e| Failure::Input(format!("{name}: {e}")))?;
-            totals.add(&report);
+            totals.add(&scanned);
             Ok(())
         },
     )?;

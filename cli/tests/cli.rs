@@ -262,7 +262,7 @@ fn bundled_sample_objects_are_exactly_what_the_generator_writes() {
         .map(|e| e.unwrap().file_name())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 4);
+    assert_eq!(names.len(), 5);
     for name in names {
         let fresh = std::fs::read(out.join(&name)).unwrap();
         let committed = std::fs::read(bundled.join(&name)).unwrap_or_default();
@@ -366,4 +366,68 @@ fn a_modelled_vpc_reports_exactly_its_planted_attacks() {
         "{expected:?}"
     );
     assert_eq!(doc["records"], truth["records"]);
+}
+
+#[test]
+fn parquet_inputs_give_what_their_text_gives_in_analyze_parse_and_stats() {
+    let args = [
+        "--preset",
+        "v5",
+        "--records",
+        "6000",
+        "--nodata-every",
+        "400",
+        "--flood",
+        "203.0.113.7",
+        "--seed",
+        "21",
+    ];
+    let (text, _) = generate("twin.log.gz", &[&args[..], &["--gzip", "6"]].concat());
+    // The name says nothing: the first bytes do.
+    let (parquet, _) = generate("twin-parquet.log", &[&args[..], &["--parquet"]].concat());
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    let analyze = |input: &str| -> Value {
+        serde_json::from_str(&ok_stdout(&["analyze", "--output", "json", input])).unwrap()
+    };
+    let (from_text, from_parquet) = (analyze(&text), analyze(&parquet));
+    for key in [
+        "records",
+        "log_status",
+        "skipped",
+        "totals",
+        "sources",
+        "floods",
+        "targets",
+    ] {
+        assert_eq!(from_parquet[key], from_text[key], "analyze {key}");
+    }
+    assert_eq!(from_parquet["floods"][0]["source"], "203.0.113.7");
+    let table = ok_stdout(&["analyze", &parquet, &text]);
+    assert!(
+        table.starts_with("2 objects (1 Parquet), 12,000 records"),
+        "{table}"
+    );
+    assert_eq!(
+        common::records(std::slice::from_ref(&parquet)),
+        common::records(std::slice::from_ref(&text)),
+        "parse prints every field of every record alike"
+    );
+    let stats =
+        |input: &str| ok_stdout(&["stats", "--by", "source,dstport", "--output", "csv", input]);
+    assert_eq!(stats(&parquet), stats(&text));
+    let mut broken = std::fs::read(&parquet).unwrap();
+    broken.truncate(broken.len() - 10);
+    let path = scratch("broken.parquet");
+    std::fs::write(&path, broken).unwrap();
+    let out = flowlogs(&["analyze", path.to_str().unwrap(), &text]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad input is reported, the rest still read"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.parquet: not a Parquet file"),
+        "{stderr}"
+    );
 }

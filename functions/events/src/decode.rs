@@ -1,11 +1,13 @@
-//! Recognising the shape of an invocation payload and extracting the objects it names.
+//! Recognising the shape of an invocation payload and extracting the inputs it names.
 
 use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::batch::{BatchJob, decode_job};
 use crate::key::form_decode;
+use crate::logs::{LogBatch, Subscription, decode_awslogs};
 
 /// One S3 object to read, as the event named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,22 +29,44 @@ pub struct ObjectRef {
     pub sequencer: Option<String>,
 }
 
+/// One unit of work: an object to read, or a batch of log events to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A flow-log object in S3.
+    Object(ObjectRef),
+    /// Flow-log records delivered to CloudWatch Logs, from a subscription filter.
+    Logs(LogBatch),
+}
+
+impl Input {
+    /// `s3://bucket/key` or `cwl:<group>/<stream>`: how logs and errors name the input.
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Object(object) => format!("s3://{}/{}", object.bucket, object.key),
+            Input::Logs(batch) => batch.describe(),
+        }
+    }
+}
+
 /// One SQS message: its id and what its body named (or why it could not be read).
 #[derive(Debug)]
 pub struct SqsItem {
     /// The message id, echoed in `batchItemFailures` when the message fails.
     pub message_id: String,
-    /// The objects in the body.
-    pub objects: Result<Vec<ObjectRef>, DecodeError>,
+    /// The inputs in the body.
+    pub inputs: Result<Vec<Input>, DecodeError>,
 }
 
 /// A decoded invocation.
 #[derive(Debug)]
 pub enum Trigger {
-    /// Objects named directly (S3 notification, EventBridge, SNS): one failure fails the call.
-    Objects(Vec<ObjectRef>),
+    /// Inputs named directly (S3 notification, EventBridge, SNS, CloudWatch Logs, a failure
+    /// record): one failure fails the call.
+    Inputs(Vec<Input>),
     /// An SQS batch: failures are reported per message.
     Sqs(Vec<SqsItem>),
+    /// An S3 Batch Operations job: answered per task.
+    Batch(BatchJob),
     /// Nothing to do, and why (e.g. `s3:TestEvent`).
     Ignored(&'static str),
 }
@@ -55,7 +79,7 @@ pub enum DecodeError {
     NotJson(String),
     /// JSON, but of no accepted shape.
     #[error(
-        "unrecognised event shape ({0}); expected an S3 notification, EventBridge Object Created, SQS or SNS event"
+        "unrecognised event shape ({0}); expected an S3 notification, EventBridge Object Created, SQS, SNS, CloudWatch Logs subscription or S3 Batch Operations event"
     )]
     UnknownShape(String),
     /// Wrappers nested deeper than any real event does.
@@ -74,7 +98,7 @@ pub enum DecodeError {
     },
 }
 
-fn malformed(shape: &'static str, detail: impl ToString) -> DecodeError {
+pub(crate) fn malformed(shape: &'static str, detail: impl ToString) -> DecodeError {
     DecodeError::Malformed {
         shape,
         detail: detail.to_string(),
@@ -95,7 +119,7 @@ pub fn decode(event: Value) -> Result<Trigger, DecodeError> {
             .into_iter()
             .map(|message| SqsItem {
                 message_id: message.message_id.unwrap_or_default(),
-                objects: match message.body {
+                inputs: match message.body {
                     Some(body) => decode_text(&body, 1),
                     None => Err(malformed("SQS", "message without body")),
                 },
@@ -103,13 +127,16 @@ pub fn decode(event: Value) -> Result<Trigger, DecodeError> {
             .collect();
         return Ok(Trigger::Sqs(items));
     }
-    let objects = decode_payload(event, 0)?;
-    Ok(if objects.is_empty() {
+    if event.get("invocationSchemaVersion").is_some() && event.get("tasks").is_some() {
+        return decode_job(event).map(Trigger::Batch);
+    }
+    let inputs = decode_payload(event, 0)?;
+    Ok(if inputs.is_empty() {
         Trigger::Ignored(
-            "no object to read in the event (s3:TestEvent, a deletion or an empty notification)",
+            "nothing to read in the event (s3:TestEvent, a deletion, an empty notification or a CloudWatch Logs control message)",
         )
     } else {
-        Trigger::Objects(objects)
+        Trigger::Inputs(inputs)
     })
 }
 
@@ -124,7 +151,7 @@ fn first_record_source(event: &Value) -> Option<String> {
 }
 
 /// A message body or SNS message, `depth` wrappers down: JSON text of any accepted inner shape.
-fn decode_text(text: &str, depth: usize) -> Result<Vec<ObjectRef>, DecodeError> {
+fn decode_text(text: &str, depth: usize) -> Result<Vec<Input>, DecodeError> {
     if depth > MAX_NESTING {
         return Err(DecodeError::TooDeep { limit: MAX_NESTING });
     }
@@ -156,10 +183,10 @@ struct CreatedObject {
     sequencer: Option<String>,
 }
 
-/// An S3 notification, an EventBridge event, an SNS event or envelope, a test event, or a
-/// Lambda failure-destination record wrapping one of them (a redrive from the dead-letter
-/// queue), `depth` wrappers down.
-fn decode_payload(value: Value, depth: usize) -> Result<Vec<ObjectRef>, DecodeError> {
+/// An S3 notification, an EventBridge event, an SNS event or envelope, a test event, a
+/// CloudWatch Logs subscription event, or a Lambda failure-destination record wrapping one of
+/// them (a redrive from the dead-letter queue), `depth` wrappers down.
+fn decode_payload(value: Value, depth: usize) -> Result<Vec<Input>, DecodeError> {
     if depth > MAX_NESTING {
         return Err(DecodeError::TooDeep { limit: MAX_NESTING });
     }
@@ -174,6 +201,12 @@ fn decode_payload(value: Value, depth: usize) -> Result<Vec<ObjectRef>, DecodeEr
     };
     if text(&map, "Event").as_deref() == Some("s3:TestEvent") {
         return Ok(Vec::new());
+    }
+    if let Some(awslogs) = map.get("awslogs") {
+        return Ok(match decode_awslogs(awslogs)? {
+            Subscription::Data(batch) => vec![Input::Logs(batch)],
+            Subscription::Control => Vec::new(),
+        });
     }
     if map.contains_key("requestContext")
         && let Some(payload) = map.remove("requestPayload")
@@ -190,7 +223,7 @@ fn decode_payload(value: Value, depth: usize) -> Result<Vec<ObjectRef>, DecodeEr
             }
             Ok(objects)
         } else {
-            s3_notification(value)
+            s3_notification(value).map(|objects| objects.into_iter().map(Input::Object).collect())
         };
     }
     if text(&map, "Type").as_deref() == Some("Notification") {
@@ -216,7 +249,7 @@ fn decode_payload(value: Value, depth: usize) -> Result<Vec<ObjectRef>, DecodeEr
             serde_json::from_value(detail).map_err(|e| malformed("EventBridge", e))?;
         let raw = detail.object.key;
         let decoded = form_decode(&raw).filter(|k| *k != raw);
-        return Ok(vec![ObjectRef {
+        return Ok(vec![Input::Object(ObjectRef {
             bucket: detail.bucket.name,
             key: raw,
             fallback_key: decoded,
@@ -224,7 +257,7 @@ fn decode_payload(value: Value, depth: usize) -> Result<Vec<ObjectRef>, DecodeEr
             etag: detail.object.etag.map(unquote),
             version_id: detail.object.version_id,
             sequencer: detail.object.sequencer,
-        }]);
+        })]);
     }
     let keys: Vec<_> = map.keys().take(5).cloned().collect();
     Err(DecodeError::UnknownShape(format!(
@@ -368,9 +401,19 @@ mod tests {
 
     fn objects(trigger: Trigger) -> Vec<ObjectRef> {
         match trigger {
-            Trigger::Objects(objects) => objects,
+            Trigger::Inputs(inputs) => object_inputs(inputs),
             other => panic!("expected objects, got {other:?}"),
         }
+    }
+
+    fn object_inputs(inputs: Vec<Input>) -> Vec<ObjectRef> {
+        inputs
+            .into_iter()
+            .map(|input| match input {
+                Input::Object(object) => object,
+                other => panic!("expected an object, got {other:?}"),
+            })
+            .collect()
     }
 
     #[test]
@@ -479,7 +522,8 @@ mod tests {
         let Trigger::Sqs(items) = decode(sqs(&[record.to_string()])).unwrap() else {
             panic!("SQS")
         };
-        assert_eq!(items[0].objects.as_ref().unwrap()[0].key, "via-sns.log.gz");
+        let inputs = items.into_iter().next().unwrap().inputs.unwrap();
+        assert_eq!(object_inputs(inputs)[0].key, "via-sns.log.gz");
     }
 
     #[test]
@@ -497,9 +541,12 @@ mod tests {
         let keys: Vec<_> = items
             .iter()
             .map(|i| {
-                i.objects
-                    .as_ref()
-                    .map(|o| o.iter().map(|r| r.key.clone()).collect::<Vec<_>>())
+                i.inputs.clone().map(|o| {
+                    object_inputs(o)
+                        .into_iter()
+                        .map(|r| r.key)
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         assert_eq!(keys[0], Ok(vec!["one.log.gz".to_string()]));
@@ -531,7 +578,48 @@ mod tests {
         let Trigger::Sqs(items) = decode(sqs(&[record.to_string()])).unwrap() else {
             panic!("SQS")
         };
-        assert_eq!(items[0].objects.as_ref().unwrap()[0].key, "redrive.log.gz");
+        let inputs = items.into_iter().next().unwrap().inputs.unwrap();
+        assert_eq!(object_inputs(inputs)[0].key, "redrive.log.gz");
+    }
+
+    #[test]
+    fn a_cloudwatch_logs_data_message_is_one_batch_and_a_control_message_is_ignored() {
+        use crate::logs::tests::{awslogs, data_message};
+        let Trigger::Inputs(inputs) = decode(awslogs(&data_message(&["2 x", "2 y"]))).unwrap()
+        else {
+            panic!("inputs")
+        };
+        let [Input::Logs(batch)] = &inputs[..] else {
+            panic!("one batch, got {inputs:?}")
+        };
+        assert_eq!(batch.events.len(), 2);
+        let mut control = data_message(&[]);
+        control["messageType"] = json!("CONTROL_MESSAGE");
+        assert!(matches!(
+            decode(awslogs(&control)).unwrap(),
+            Trigger::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_cloudwatch_logs_batch_redriven_through_sqs_is_read_again() {
+        use crate::logs::tests::{awslogs, data_message};
+        let record = failure_record(awslogs(&data_message(&["2 x"])));
+        let Trigger::Sqs(items) = decode(sqs(&[record.to_string()])).unwrap() else {
+            panic!("SQS")
+        };
+        let inputs = items.into_iter().next().unwrap().inputs.unwrap();
+        assert!(matches!(&inputs[..], [Input::Logs(b)] if b.events[0].message == "2 x"));
+    }
+
+    #[test]
+    fn s3_batch_operations_invocations_are_jobs() {
+        let event = json!({"invocationSchemaVersion": "1.0", "invocationId": "i", "job": {"id": "j"},
+            "tasks": [{"taskId": "t", "s3Key": "k.log.gz", "s3VersionId": null, "s3BucketArn": "arn:aws:s3:::b"}]});
+        let Trigger::Batch(job) = decode(event).unwrap() else {
+            panic!("batch")
+        };
+        assert_eq!(job.tasks[0].task_id, "t");
     }
 
     #[test]

@@ -9,9 +9,15 @@ use crate::decode::ObjectRef;
 pub const FLOW_LOG_SEGMENT: &str = "vpcflowlogs/";
 /// How every flow-log object in the plain-text format is named.
 pub const FLOW_LOG_SUFFIX: &str = ".log.gz";
+/// How flow-log objects in the Parquet format end (`….log.parquet`; what a key ends with only
+/// admits it: the object's content says whether it is Parquet or text).
+pub const PARQUET_SUFFIX: &str = ".parquet";
+/// Every ending a flow-log key may have.
+pub const FLOW_LOG_SUFFIXES: &[&str] = &[FLOW_LOG_SUFFIX, PARQUET_SUFFIX];
 
 /// The bucket and key prefix a function reads flow logs from. Unset parts accept anything; with
-/// a prefix, a key must also look like a flow log: `<prefix>…vpcflowlogs/….log.gz`.
+/// a prefix, a key must also look like a flow log: `<prefix>…vpcflowlogs/….log.gz` or
+/// `<prefix>…vpcflowlogs/….parquet`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     /// The only bucket read, if set.
@@ -32,7 +38,10 @@ impl Scope {
         let prefix = self.prefix.as_deref()?;
         let is_flow_log = |key: &str| {
             key.strip_prefix(prefix).is_some_and(|rest| {
-                rest.contains(FLOW_LOG_SEGMENT) && rest.ends_with(FLOW_LOG_SUFFIX)
+                rest.contains(FLOW_LOG_SEGMENT)
+                    && FLOW_LOG_SUFFIXES
+                        .iter()
+                        .any(|suffix| rest.ends_with(suffix))
             })
         };
         let keys = std::iter::once(&object.key).chain(&object.fallback_key);
@@ -40,7 +49,7 @@ impl Scope {
             None
         } else {
             Some(format!(
-                "key is not {prefix}…{FLOW_LOG_SEGMENT}…{FLOW_LOG_SUFFIX}"
+                "key is not {prefix}…{FLOW_LOG_SEGMENT}…{FLOW_LOG_SUFFIX} or …{PARQUET_SUFFIX}"
             ))
         }
     }
@@ -75,6 +84,7 @@ mod tests {
             "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/123456789012_vpcflowlogs_us-east-1_fl-1_20250101T0000Z_a.log.gz",
             "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2025/x.log.gz",
             "AWSLogs/aws-account-id%3D123456789012/aws-service%3Dvpcflowlogs/x.log.gz",
+            "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2025/month=01/day=01/hour=00/x.log.parquet",
         ] {
             assert_eq!(scope().excludes(&object("logs", key)), None, "{key}");
         }
@@ -85,7 +95,7 @@ mod tests {
         for key in [
             "AWSLogs/123456789012/CloudTrail/us-east-1/2025/01/01/123456789012_CloudTrail_us-east-1_x.json.gz",
             "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/01/01/x.log.gz",
-            "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/x.log.parquet",
+            "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/x.json",
             "other/123456789012/vpcflowlogs/us-east-1/x.log.gz",
         ] {
             let why = scope().excludes(&object("logs", key)).expect(key);

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flowlog_events::{DecodeError, MAX_NESTING, Trigger, decode};
+use flowlog_events::{DecodeError, Input, MAX_NESTING, Trigger, decode};
 use serde_json::{Value, json};
 
 struct Counting;
@@ -56,10 +56,10 @@ fn a_large_event_nesting_wrappers_is_decoded_without_copies_and_deep_nesting_ref
     let text = event.to_string();
     assert!(text.len() > 1 << 20, "{} bytes", text.len());
     let (decoded, peak) = peak_during(|| decode(event));
-    let Trigger::Objects(objects) = decoded.unwrap() else {
-        panic!("objects expected")
+    let Trigger::Inputs(inputs) = decoded.unwrap() else {
+        panic!("inputs expected")
     };
-    assert_eq!(objects[0].key, "AWSLogs/x.log.gz");
+    assert!(matches!(&inputs[..], [Input::Object(o)] if o.key == "AWSLogs/x.log.gz"));
     // Copying the rest of the event at each level would allocate tens of MB.
     assert!(
         peak < 64 << 10,

@@ -1,8 +1,9 @@
-//! Every sample event in `events/` decodes, and names objects that `events/uploads.tsv` uploads.
+//! Every sample event in `events/` decodes, and names objects that `events/uploads.tsv` uploads
+//! (or, for CloudWatch Logs, holds log events).
 
 use std::path::Path;
 
-use flowlog_events::{Trigger, decode};
+use flowlog_events::{Input, Trigger, decode};
 
 fn events_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events"))
@@ -21,13 +22,30 @@ fn uploaded_keys() -> Vec<String> {
         .collect()
 }
 
+/// The keys of the objects an event names; a batch of log events must hold some.
 fn keys_of(trigger: Trigger) -> Vec<String> {
+    let key = |input: Input| match input {
+        Input::Object(object) => Some(object.key),
+        Input::Logs(batch) => {
+            assert!(
+                !batch.events.is_empty(),
+                "{} holds no event",
+                batch.describe()
+            );
+            None
+        }
+    };
     match trigger {
-        Trigger::Objects(objects) => objects.into_iter().map(|o| o.key).collect(),
+        Trigger::Inputs(inputs) => inputs.into_iter().filter_map(key).collect(),
         Trigger::Sqs(items) => items
             .into_iter()
-            .flat_map(|i| i.objects.unwrap())
-            .map(|o| o.key)
+            .flat_map(|i| i.inputs.unwrap())
+            .filter_map(key)
+            .collect(),
+        Trigger::Batch(job) => job
+            .tasks
+            .into_iter()
+            .map(|t| t.object.unwrap().key)
             .collect(),
         Trigger::Ignored(_) => Vec::new(),
     }
@@ -47,7 +65,7 @@ fn every_sample_event_decodes_to_uploaded_objects() {
         let trigger = decode(event).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let keys = keys_of(trigger);
-        if name == "s3-test-event.json" {
+        if name == "s3-test-event.json" || name.starts_with("cloudwatch-logs") {
             assert!(keys.is_empty());
         } else {
             assert!(!keys.is_empty(), "{name} names no object");
@@ -64,7 +82,10 @@ fn every_sample_event_decodes_to_uploaded_objects() {
     assert_eq!(
         shapes,
         [
+            "cloudwatch-logs-subscription.json",
             "eventbridge-object-created.json",
+            "s3-batch-operations-v1.json",
+            "s3-batch-operations-v2.json",
             "s3-notification-flood.json",
             "s3-notification-hive-key.json",
             "s3-notification.json",

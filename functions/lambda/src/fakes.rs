@@ -2,12 +2,15 @@
 //! objects held in memory, and a clock that moves only when told.
 
 use std::collections::HashMap;
-use std::io::Cursor;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::io::{Cursor, Read};
+use std::ops::Range;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
 use crate::clock::Clock;
-use crate::object::{ObjectError, ObjectSource, OpenedObject};
+use crate::object::{ObjectError, ObjectSource, OpenedObject, Pinned};
 use crate::state::{Created, Replaced, StateStore, StoreError, Stored, Version, split_name};
 
 /// A clock at a set time; clones share it.
@@ -151,7 +154,7 @@ impl StateStore for MemoryStore {
 
 #[derive(Debug, Clone)]
 struct Object {
-    body: Vec<u8>,
+    body: Bytes,
     etag: String,
     last_modified: i64,
 }
@@ -162,6 +165,22 @@ pub struct MemoryObjects {
     objects: Arc<Mutex<HashMap<(String, String), Object>>>,
     puts: Arc<AtomicUsize>,
     opened: Arc<AtomicUsize>,
+    ranges: Arc<AtomicUsize>,
+    served: Arc<AtomicU64>,
+}
+
+/// A body that counts the bytes read from it.
+struct Counted {
+    body: Cursor<Bytes>,
+    served: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.body.read(buf)?;
+        self.served.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
 }
 
 impl MemoryObjects {
@@ -169,7 +188,7 @@ impl MemoryObjects {
     /// tag no earlier put had.
     pub fn put(&self, bucket: &str, key: &str, body: Vec<u8>, last_modified: i64) {
         let object = Object {
-            body,
+            body: Bytes::from(body),
             etag: format!("etag-{}", self.puts.fetch_add(1, Ordering::SeqCst) + 1),
             last_modified,
         };
@@ -181,6 +200,29 @@ impl MemoryObjects {
     pub fn opened(&self) -> usize {
         self.opened.load(Ordering::SeqCst)
     }
+
+    /// How many range reads were made so far.
+    pub fn range_reads(&self) -> usize {
+        self.ranges.load(Ordering::SeqCst)
+    }
+
+    /// Bytes handed out so far, by streams and range reads.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::SeqCst)
+    }
+
+    fn find(&self, bucket: &str, key: &str) -> Result<Object, ObjectError> {
+        let found = self
+            .objects
+            .lock()
+            .unwrap()
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned();
+        found.ok_or_else(|| ObjectError::NotFound {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
 }
 
 impl ObjectSource for MemoryObjects {
@@ -190,23 +232,48 @@ impl ObjectSource for MemoryObjects {
         key: &str,
         _version_id: Option<&str>,
     ) -> Result<OpenedObject, ObjectError> {
-        let found = self
-            .objects
-            .lock()
-            .unwrap()
-            .get(&(bucket.to_owned(), key.to_owned()))
-            .cloned();
-        let object = found.ok_or_else(|| ObjectError::NotFound {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        })?;
+        let object = self.find(bucket, key)?;
         self.opened.fetch_add(1, Ordering::SeqCst);
         Ok(OpenedObject {
             etag: Some(object.etag),
             size: Some(object.body.len() as i64),
             last_modified: Some(object.last_modified),
-            body: Box::new(Cursor::new(object.body)),
+            body: Box::new(Counted {
+                body: Cursor::new(object.body),
+                served: Arc::clone(&self.served),
+            }),
         })
+    }
+
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        pinned: Pinned<'_>,
+        range: Range<u64>,
+    ) -> Result<Bytes, ObjectError> {
+        let object = self.find(bucket, key)?;
+        if pinned.etag.is_some_and(|etag| etag != object.etag) {
+            return Err(ObjectError::Changed {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        let len = object.body.len() as u64;
+        if range.start > range.end || range.end > len {
+            return Err(ObjectError::Get {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                message: format!(
+                    "InvalidRange: bytes {}..{} of {len}",
+                    range.start, range.end
+                ),
+            });
+        }
+        self.ranges.fetch_add(1, Ordering::SeqCst);
+        self.served
+            .fetch_add(range.end - range.start, Ordering::SeqCst);
+        Ok(object.body.slice(range.start as usize..range.end as usize))
     }
 }
 

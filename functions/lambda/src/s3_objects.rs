@@ -1,9 +1,12 @@
 //! The object-read port on S3: `GetObject`, its body streamed.
 
+use std::ops::Range;
+
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use bytes::Bytes;
 
-use crate::object::{ObjectError, ObjectSource, OpenedObject};
+use crate::object::{ObjectError, ObjectSource, OpenedObject, Pinned};
 
 /// Reads flow-log objects from S3.
 #[derive(Debug, Clone)]
@@ -44,6 +47,49 @@ impl ObjectSource for S3Objects {
             )),
         })
     }
+
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        pinned: Pinned<'_>,
+        range: Range<u64>,
+    ) -> Result<Bytes, ObjectError> {
+        let output = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(pinned.version_id.map(str::to_owned))
+            .set_if_match(pinned.etag.map(|e| format!("\"{e}\"")))
+            .range(format!(
+                "bytes={}-{}",
+                range.start,
+                range.end.saturating_sub(1)
+            ))
+            .send()
+            .await
+            .map_err(|e| classify(e, bucket, key))?;
+        let body = output.body.collect().await.map_err(|e| ObjectError::Get {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            message: format!("reading bytes {}..{}: {e}", range.start, range.end),
+        })?;
+        let bytes = body.into_bytes();
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(ObjectError::Get {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                message: format!(
+                    "asked for bytes {}..{}, got {} bytes",
+                    range.start,
+                    range.end,
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes)
+    }
 }
 
 fn classify(error: SdkError<GetObjectError>, bucket: &str, key: &str) -> ObjectError {
@@ -58,6 +104,7 @@ fn classify(error: SdkError<GetObjectError>, bucket: &str, key: &str) -> ObjectE
                 return ObjectError::AccessDenied { bucket, key };
             }
             Some("NoSuchBucket") => return ObjectError::NotFound { bucket, key },
+            Some("PreconditionFailed") => return ObjectError::Changed { bucket, key },
             _ => {}
         }
     }

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use flowlog_core::{AggregateOptions, FloodRules, Format, ScanOptions};
 use flowlog_events::Scope;
+use flowlog_parquet::{DEFAULT_MAX_ROW_GROUP_BYTES, ParquetOptions};
 
 /// A setting that is present but unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,11 +88,28 @@ pub struct ReadSettings {
     pub scan: ScanOptions,
     /// Aggregation options (attribution, source cap).
     pub aggregate: AggregateOptions,
+    /// How Parquet objects are read.
+    pub parquet: ParquetRead,
 }
+
+/// How Parquet objects are read: their columns and row-group budget, and from what size on by
+/// range reads rather than whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetRead {
+    /// Columns and the row-group budget (`MAX_ROW_GROUP_BYTES`).
+    pub options: ParquetOptions,
+    /// Objects larger than this are read by ranges (footer, then each row group's columns);
+    /// smaller ones whole, from the request that found them to be Parquet.
+    pub ranged_above: u64,
+}
+
+/// Default [`ParquetRead::ranged_above`]: 8 MiB.
+pub const RANGED_ABOVE_BYTES: u64 = 8 << 20;
 
 impl ReadSettings {
     /// Reads `FLOW_LOG_BUCKET`, `FLOW_LOG_PREFIX`, `FLOW_LOG_FORMAT`, `ATTRIBUTION`,
-    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES` and `MAX_COMPRESSION_RATIO`.
+    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES`, `MAX_COMPRESSION_RATIO` and
+    /// `MAX_ROW_GROUP_BYTES`.
     pub fn from_settings(settings: &Settings<'_>) -> Result<ReadSettings, SettingError> {
         let scope = Scope {
             bucket: settings.parse(
@@ -153,10 +171,22 @@ impl ReadSettings {
                 1..=10_000_000,
             )?,
         };
+        let parquet = ParquetRead {
+            options: ParquetOptions {
+                max_row_group_bytes: settings.number(
+                    "MAX_ROW_GROUP_BYTES",
+                    DEFAULT_MAX_ROW_GROUP_BYTES,
+                    (1 << 20)..=(4 << 30),
+                )?,
+                ..ParquetOptions::default()
+            },
+            ranged_above: RANGED_ABOVE_BYTES,
+        };
         Ok(ReadSettings {
             scope,
             scan,
             aggregate,
+            parquet,
         })
     }
 }
@@ -255,6 +285,7 @@ mod tests {
         assert_eq!(settings.aggregate, AggregateOptions::default());
         assert_eq!(settings.scan.max_line_bytes, 64 << 10);
         assert_eq!(settings.scope, Scope::default());
+        assert_eq!(settings.parquet.options.max_row_group_bytes, 128 << 20);
     }
 
     #[test]
@@ -272,8 +303,10 @@ mod tests {
             ("ATTRIBUTION", "srcaddr"),
             ("MAX_SOURCES", "500"),
             ("MAX_INFLATED_BYTES", "1048576"),
+            ("MAX_ROW_GROUP_BYTES", "2097152"),
         ])
         .unwrap();
+        assert_eq!(settings.parquet.options.max_row_group_bytes, 2 << 20);
         assert_eq!(settings.scan.format.unwrap().len(), 2);
         assert_eq!(
             settings.aggregate.attribution,
@@ -346,6 +379,7 @@ mod tests {
         for (name, value, hint) in [
             ("MAX_SOURCES", "lots", "a number from 1 to"),
             ("MAX_SOURCES", "0", "a number from 1 to"),
+            ("MAX_ROW_GROUP_BYTES", "1000", "a number from 1048576 to"),
             ("ATTRIBUTION", "dstaddr", "pkt-srcaddr"),
             ("FLOW_LOG_FORMAT", "${Bad}", "bad format token"),
             ("FLOW_LOG_BUCKET", "Not_A_Bucket", "an S3 bucket name"),

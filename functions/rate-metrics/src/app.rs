@@ -1,16 +1,17 @@
-//! The handler: decode the event, read each object into the core, share its summary with the
-//! detector, publish its metrics.
+//! The handler: decode the event, read each input (an object in S3, Parquet or text, or a
+//! batch of CloudWatch Logs events) into the core, share its summary with the detector,
+//! publish its metrics.
 //!
 //! The summary goes first: the detector must not wait on CloudWatch (throttling, an outage),
 //! and a retry after a failed publication finds the summary written and adds nothing.
 
 use std::time::SystemTime;
 
-use flowlog_core::Floor;
-use flowlog_events::ObjectRef;
+use flowlog_core::{Aggregator, Floor};
+use flowlog_events::{Failure, Input, LogBatch, ObjectRef, Retry};
 use flowlog_lambda::{
-    Clock, DynamoStore, ObjectError, ObjectSource, S3Objects, StateStore, StoreError, SummaryLog,
-    SystemClock, aggregate_object,
+    DynamoStore, ObjectError, ObjectScan, ObjectSource, S3Objects, StateStore, StoreError,
+    SummaryLog, SystemClock, aggregate_log_batch, aggregate_object, log_batch_meta, newest_event,
 };
 use serde_json::Value;
 
@@ -54,6 +55,16 @@ pub enum ProcessError {
         #[source]
         source: LedgerError,
     },
+}
+
+impl Failure for ProcessError {
+    fn retry(&self) -> Retry {
+        match self {
+            ProcessError::Object(e) => e.retry(),
+            ProcessError::Batch { .. } => Retry::Permanent,
+            ProcessError::Summary { .. } | ProcessError::Publish { .. } => Retry::Temporary,
+        }
+    }
 }
 
 /// How long a ledger record is kept: longer than any redelivery (SQS keeps a message at most
@@ -145,40 +156,94 @@ where
     }
 
     /// Handles one invocation: any accepted event shape; SQS batches get a partial batch
-    /// response, other shapes fail the invocation if any object failed. `deadline` is when
-    /// the runtime stops the invocation (unknown in local tests).
+    /// response, S3 Batch Operations a result per task, other shapes fail the invocation if
+    /// any input failed. `deadline` is when the runtime stops the invocation (unknown in local
+    /// tests).
     pub async fn handle(
         &self,
         payload: Value,
         deadline: Option<SystemTime>,
     ) -> Result<Value, lambda_runtime::Error> {
         // Boxed: the object pipeline's future is deep enough to strain type layout otherwise.
-        flowlog_events::handle(payload, &self.config.read.scope, |object| {
-            Box::pin(async move { self.publish_object(&object, deadline).await })
+        flowlog_events::handle_inputs(payload, &self.config.read.scope, |input| {
+            Box::pin(async move {
+                match input {
+                    Input::Object(object) => self.publish_object(&object, deadline).await,
+                    Input::Logs(batch) => self.publish_logs(&batch).await,
+                }
+            })
         })
         .await
+    }
+
+    /// Whether the ledger says this version of the input was published (a cheap check
+    /// before reading it); `url` names it in errors.
+    async fn already_published(
+        &self,
+        (bucket, key, etag): (&str, &str, &str),
+        url: &str,
+    ) -> Result<bool, ProcessError> {
+        self.ledger
+            .is_complete(bucket, key, etag)
+            .await
+            .map_err(|e| ProcessError::Publish {
+                object: url.to_owned(),
+                source: e.into(),
+            })
     }
 
     async fn publish_object(
         &self,
         object: &ObjectRef,
         deadline: Option<SystemTime>,
-    ) -> Result<(), ProcessError> {
-        let event_url = || format!("s3://{}/{}", object.bucket, object.key);
+    ) -> Result<String, ProcessError> {
+        let url = format!("s3://{}/{}", object.bucket, object.key);
         if let Some(etag) = &object.etag
             && self
-                .ledger
-                .is_complete(&object.bucket, &object.key, etag)
-                .await
-                .map_err(|e| ProcessError::Publish {
-                    object: event_url(),
-                    source: e.into(),
-                })?
+                .already_published((&object.bucket, &object.key, etag), &url)
+                .await?
         {
-            tracing::info!(object = %event_url(), "already published: redelivery skipped");
-            return Ok(());
+            tracing::info!(object = %url, "already published: redelivery skipped");
+            return Ok(ALREADY.into());
         }
         let scan = aggregate_object(&self.objects, object, &self.config.read, deadline).await?;
+        let arrival = scan.meta.last_modified;
+        let lag = match (arrival, scan.visitor.latest_end()) {
+            (Some(arrived), Some(newest)) => Some((arrived - newest) as f64),
+            _ => None,
+        };
+        self.share_and_publish(scan, arrival, lag).await
+    }
+
+    /// A batch of log events: like an object named by its log group, stream and event ids
+    /// (exactly once per batch), its newest event standing for its arrival, and no delivery
+    /// lag (the events carry no ingestion time).
+    async fn publish_logs(&self, batch: &LogBatch) -> Result<String, ProcessError> {
+        let meta = log_batch_meta(batch);
+        let etag = meta.etag.as_deref().unwrap_or_default();
+        let url = meta.url();
+        if self
+            .already_published((&meta.bucket, &meta.key, etag), &url)
+            .await?
+        {
+            tracing::info!(object = %url, "already published: redelivery skipped");
+            return Ok(ALREADY.into());
+        }
+        let scan = aggregate_log_batch(batch, &self.config.read).await?;
+        self.share_and_publish(scan, newest_event(batch), None)
+            .await
+    }
+
+    /// Writes the summary and asks for a verdict, then publishes the metrics CloudWatch
+    /// accepts now: windows from 14 days back to 2 hours ahead, and the self-telemetry
+    /// (stamped at `arrival`, the time of publishing when unknown) unless `arrival` is older
+    /// than that. Returns what happened, in a few words.
+    async fn share_and_publish(
+        &self,
+        scan: ObjectScan<Aggregator>,
+        arrival: Option<i64>,
+        lag: Option<f64>,
+    ) -> Result<String, ProcessError> {
         let url = scan.meta.url();
         let aggregator = &scan.visitor;
         let summary = aggregator.summary(&Floor::shared(&self.config.rules));
@@ -198,21 +263,22 @@ where
         {
             tracing::warn!(object = %url, error, "detect request not sent: the schedule runs the detector");
         }
-        // Everything published derives from the object alone, so that a retry, whenever it
-        // runs, builds the same batches. S3 always sends Last-Modified.
-        let arrival = scan.meta.last_modified.unwrap_or_else(|| SystemClock.now());
-        let lag = match (scan.meta.last_modified, aggregator.latest_end()) {
-            (Some(arrived), Some(newest)) => Some((arrived - newest) as f64),
-            _ => None,
-        };
-        let traffic = metrics::traffic_datums(aggregator, self.config.top_n, arrival);
+        // Which windows CloudWatch takes depends on when they are sent (a backfilled object's
+        // old windows are refused); everything else derives from the object alone, so that a
+        // retry builds the same batches.
+        let now = self.ledger.now();
+        let arrival = arrival.unwrap_or(now);
+        let traffic = metrics::traffic_datums(aggregator, self.config.top_n, now);
         let mut datums = traffic.datums;
-        datums.extend(metrics::telemetry_datums(
-            &scan.report,
-            aggregator,
-            lag,
-            arrival,
-        ));
+        let telemetry = arrival >= now - metrics::MAX_PAST_SECS + metrics::TIMESTAMP_SAFETY_SECS;
+        if telemetry {
+            datums.extend(metrics::telemetry_datums(
+                &scan.report,
+                aggregator,
+                lag,
+                arrival,
+            ));
+        }
         let datum_count = datums.len();
         let namespace = &self.config.namespace;
         let batches =
@@ -220,11 +286,12 @@ where
                 object: url.clone(),
                 source,
             })?;
-        if traffic.stale_windows + traffic.future_windows > 0 {
+        if traffic.stale_windows + traffic.future_windows > 0 || !telemetry {
             tracing::warn!(
                 object = %url,
                 stale_windows = traffic.stale_windows,
                 future_windows = traffic.future_windows,
+                telemetry,
                 "windows outside CloudWatch's accepted time range (14 days back, 2 hours ahead) were not published"
             );
         }
@@ -236,7 +303,7 @@ where
             Ok(Published::Sent { sent, already }) => (sent, already),
             Ok(Published::AlreadyComplete) => {
                 tracing::info!(object = %url, "already published: redelivery skipped");
-                return Ok(());
+                return Ok(ALREADY.into());
             }
             Err(source) => {
                 return Err(ProcessError::Publish {
@@ -248,6 +315,7 @@ where
         let report = &scan.report;
         tracing::info!(
             object = %url,
+            encoding = scan.encoding(),
             records = report.records,
             skipped = report.skipped.total(),
             nodata = report.log_status.nodata,
@@ -257,14 +325,47 @@ where
             summary = written.as_str(),
             shared_sources = shared.0,
             shared_targets = shared.1,
+            detect_from = request.as_ref().map(|r| r.from),
             top_sources = traffic.top_sources.len(),
             datums = datum_count,
             requests = sent,
             already_published = already,
+            stale_windows = traffic.stale_windows,
+            future_windows = traffic.future_windows,
             lag_seconds = lag,
             duration_ms = scan.elapsed.as_millis() as u64,
             "object published"
         );
-        Ok(())
+        let mut outcome = vec![
+            format!("read {} records ({})", report.records, scan.encoding()),
+            format!("published {datum_count} datums in {sent} requests ({already} sent before)"),
+        ];
+        if traffic.stale_windows > 0 || !telemetry {
+            let telemetry = if telemetry { "" } else { " and its telemetry" };
+            outcome.push(format!(
+                "skipped {} windows older than CloudWatch accepts (14 days){telemetry}",
+                traffic.stale_windows
+            ));
+        }
+        if traffic.future_windows > 0 {
+            outcome.push(format!(
+                "skipped {} windows more than 2 hours ahead",
+                traffic.future_windows
+            ));
+        }
+        outcome.push(match &request {
+            Some(request) => format!(
+                "summary {} ({} sources, {} targets) for detection from {}",
+                written.as_str(),
+                shared.0,
+                shared.1,
+                flowlog_core::utc(request.from)
+            ),
+            None => "nothing above the detection floor".into(),
+        });
+        Ok(outcome.join("; "))
     }
 }
+
+/// What a redelivered input that was already published says.
+const ALREADY: &str = "already published: redelivery skipped";

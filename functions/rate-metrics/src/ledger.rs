@@ -115,6 +115,11 @@ impl<S: StateStore> Ledger<S> {
         }
     }
 
+    /// The time on the ledger's clock (Unix seconds): when publishing happens.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     fn base(bucket: &str, key: &str, etag: &str) -> String {
         format!(
             "{bucket}/{key}/{}/",

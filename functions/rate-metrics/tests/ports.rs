@@ -302,6 +302,46 @@ async fn a_detect_request_that_cannot_be_sent_leaves_the_verdict_to_the_schedule
 }
 
 #[tokio::test]
+async fn a_backfilled_object_publishes_no_metric_cloudwatch_would_refuse_but_shares_its_summary() {
+    // Read a month after it arrived: its windows and its arrival are older than CloudWatch
+    // takes.
+    let (objects, store, clock) = (
+        objects_with(true),
+        MemoryStore::default(),
+        ManualClock::at(START + 30 * 86_400),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    let task = json!({"invocationSchemaVersion": "2.0", "invocationId": "i", "job": {"id": "j"},
+        "tasks": [{"taskId": "t", "s3Bucket": BUCKET, "s3Key": KEY, "s3VersionId": null}]});
+    let response = app.handle(task, None).await.unwrap();
+    let result = &response["results"][0];
+    assert_eq!(result["resultCode"], "Succeeded", "{response}");
+    let said = result["resultString"].as_str().unwrap();
+    assert!(said.contains("published 0 datums"), "{said}");
+    assert!(
+        said.contains("windows older than CloudWatch accepts (14 days) and its telemetry"),
+        "{said}"
+    );
+    assert!(
+        said.contains("for detection from 2025-01-01T00:0"),
+        "{said}"
+    );
+    assert!(recorder.0.lock().unwrap().iter().all(Vec::is_empty));
+    assert_eq!(requests.0.lock().unwrap()[0].from, START);
+    let loaded = SummaryLog::new(store.clone())
+        .load(START, START + 720)
+        .await
+        .unwrap();
+    assert!(
+        loaded
+            .summary
+            .sources
+            .contains_key(&"203.0.113.7".parse().unwrap())
+    );
+}
+
+#[tokio::test]
 async fn without_a_detect_queue_the_summary_is_still_written() {
     let (objects, store, clock) = (
         objects_with(true),
@@ -325,5 +365,48 @@ async fn without_a_detect_queue_the_summary_is_still_written() {
             .filter(|n| n.starts_with("summary/"))
             .count(),
         1
+    );
+}
+
+#[tokio::test]
+async fn the_sample_cloudwatch_logs_event_publishes_its_records_once() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/cloudwatch-logs-subscription.json"
+    );
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (objects, store, clock) = (
+        MemoryObjects::default(),
+        MemoryStore::default(),
+        ManualClock::at(1_700_000_600),
+    );
+    let (recorder, requests) = (Recorder::default(), Requests::default());
+    let app = app(&objects, &store, &clock, &recorder, &requests, config(&[]));
+    let response = app.handle(event.clone(), None).await.unwrap();
+    assert_eq!(response, json!({"log_batches": 1}));
+    let records: f64 = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .filter(|d| d.name == "Records")
+        .map(|d| d.value)
+        .sum();
+    assert_eq!(records, 24.0);
+    let published = recorder.0.lock().unwrap().len();
+    app.handle(event, None).await.unwrap();
+    assert_eq!(
+        recorder.0.lock().unwrap().len(),
+        published,
+        "a redelivery adds nothing"
+    );
+    assert!(
+        store
+            .names()
+            .iter()
+            .any(|n| n.starts_with("cwl:/vpc/flow-logs/eni-0a1b2c3d4e5f67890-all/")),
+        "{:?}",
+        store.names()
     );
 }
