@@ -2,7 +2,7 @@
 //! clients (honouring `AWS_ENDPOINT_URL` for local emulators), JSON logs, and the ports with
 //! their AWS adapters: flow-log objects (text streamed, Parquet whole or by range reads) and
 //! CloudWatch Logs batches read into `flowlog-core` ([`ObjectSource`], [`aggregate_log_batch`]), small
-//! records written with compare-and-swap ([`StateStore`], in DynamoDB or S3), the time ([`Clock`]), and one
+//! records written with compare-and-swap ([`StateStore`], in DynamoDB), the time ([`Clock`]), and one
 //! [`Lease`] primitive over them. Feature `fakes` adds in-memory stand-ins for tests.
 
 pub mod aws;
@@ -15,7 +15,6 @@ pub mod logging;
 mod logs;
 mod object;
 mod s3_objects;
-mod s3_state;
 pub mod settings;
 mod state;
 mod summaries;
@@ -29,7 +28,6 @@ pub use object::{
     PUBLISH_RESERVE, Pinned, aggregate_object, invocation_deadline, read_deadline, scan_object,
 };
 pub use s3_objects::S3Objects;
-pub use s3_state::S3StateStore;
 pub use settings::{
     ParquetRead, RANGED_ABOVE_BYTES, ReadSettings, SettingError, Settings, flood_rules, state_table,
 };

@@ -5,12 +5,11 @@
 //! conditional writes: *create if absent* and *replace if still at version V*, and a listing of
 //! the records of one directory (the part of a name before its last `/`). DynamoDB does them
 //! with conditional `PutItem`s on `attribute_not_exists` and on a version attribute, and a
-//! `Query` on the directory as partition key ([`crate::DynamoStore`]); S3 with `If-None-Match: *`,
-//! `If-Match: <etag>` and `ListObjectsV2` ([`crate::S3StateStore`]).
+//! `Query` on the directory as partition key ([`crate::DynamoStore`]).
 
 use std::future::Future;
 
-/// The version of a stored record: an S3 entity tag, a DynamoDB version attribute, ...
+/// The version of a stored record: a DynamoDB version attribute, a fake's counter, ...
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Version(pub String);
 

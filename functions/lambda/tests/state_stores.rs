@@ -1,11 +1,9 @@
 //! Every state-store backend keeps the same contract: create once, replace only at the version
-//! read, list one directory in name order. Run on the in-memory fake, and on S3 and DynamoDB
-//! served by a local moto server through the real SDK.
+//! read, list one directory in name order. Run on the in-memory fake, and on DynamoDB served by
+//! a local moto server through the real SDK.
 
 use flowlog_lambda::fakes::MemoryStore;
-use flowlog_lambda::{
-    Created, DynamoStore, MAX_BODY_BYTES, Replaced, S3StateStore, StateStore, Stored,
-};
+use flowlog_lambda::{Created, DynamoStore, MAX_BODY_BYTES, Replaced, StateStore, Stored};
 use moto_harness::{MotoServer, unique_name};
 
 async fn the_contract_holds(store: &impl StateStore) {
@@ -146,14 +144,4 @@ async fn the_dynamodb_store_refuses_a_record_larger_than_an_item_naming_the_limi
         store.get("dir/fits").await.unwrap().unwrap().body.len(),
         MAX_BODY_BYTES
     );
-}
-
-#[tokio::test]
-async fn the_s3_store_keeps_the_contract() {
-    let moto = MotoServer::start().unwrap();
-    let config = sdk(&moto).await;
-    let s3 = flowlog_lambda::aws::s3_client(&config);
-    let bucket = unique_name("state");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    the_contract_holds(&S3StateStore::new(s3, bucket, "state/")).await;
 }
