@@ -52,12 +52,12 @@ impl Config {
 
     /// Reads and validates the process environment.
     pub fn from_env() -> Result<Config, SettingError> {
-        Config::from_settings(&Settings::new(&|name| std::env::var(name).ok()))
+        flowlog_lambda::env::from_env(Config::from_settings)
     }
 
     /// Whether the topic is a FIFO topic.
     pub fn fifo(&self) -> bool {
-        self.topic_arn.ends_with(".fifo")
+        flowlog_lambda::env::is_fifo_topic(&self.topic_arn)
     }
 }
 
@@ -71,17 +71,7 @@ mod tests {
             ("STATE_TABLE", "state"),
         ];
         all.extend_from_slice(vars);
-        let all: Vec<(String, String)> = all
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |name: &str| {
-            all.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        Config::from_settings(&Settings::new(&lookup))
+        flowlog_lambda::env::from_vars(&all, Config::from_settings)
     }
 
     #[test]

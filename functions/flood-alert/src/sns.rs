@@ -2,19 +2,12 @@
 
 use std::future::Future;
 
-use aws_sdk_sns::types::MessageAttributeValue;
+use flowlog_lambda::sns::{JsonMessage, publish_json};
 
 use crate::alert::Alert;
 
 /// A `Publish` that failed after the SDK's retries.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("SNS Publish to {topic} failed: {message}")]
-pub struct PublishError {
-    /// The topic.
-    pub topic: String,
-    /// The service's code and message, or the transport error.
-    pub message: String,
-}
+pub use flowlog_lambda::sns::PublishError;
 
 /// Where alerts go.
 pub trait AlertSink {
@@ -42,29 +35,16 @@ impl SnsSink {
 
 impl AlertSink for SnsSink {
     async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(&alert.subject)
-            .message(&alert.message)
-            .message_structure("json")
-            .set_message_group_id(alert.group_id.clone())
-            .set_message_deduplication_id(alert.dedup_id.clone());
-        for (name, value) in &alert.attributes {
-            let attribute = MessageAttributeValue::builder()
-                .data_type(value.data_type())
-                .string_value(value.as_str())
-                .build()
-                .map_err(|e| PublishError {
-                    topic: self.topic_arn.clone(),
-                    message: e.to_string(),
-                })?;
-            request = request.message_attributes(*name, attribute);
-        }
-        request.send().await.map(|_| ()).map_err(|e| PublishError {
-            topic: self.topic_arn.clone(),
-            message: flowlog_lambda::aws::describe(&e),
-        })
+        let message = JsonMessage {
+            subject: &alert.subject,
+            message: &alert.message,
+            group_id: alert.group_id.as_deref(),
+            dedup_id: alert.dedup_id.as_deref(),
+        };
+        let attributes = alert
+            .attributes
+            .iter()
+            .map(|(name, value)| (*name, value.data_type(), value.as_str()));
+        publish_json(&self.client, &self.topic_arn, message, attributes).await
     }
 }

@@ -142,13 +142,7 @@ impl Config {
                 name,
                 Vec::new(),
                 "comma-separated CIDRs, e.g. 198.51.100.0/24,2001:db8::/32",
-                |v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty())
-                        .map(|c| flowlog_core::parse_cidr(c).ok())
-                        .collect()
-                },
+                flowlog_lambda::env::cidr_list,
             )
         };
         let set_name = |name: &str| {
@@ -258,12 +252,12 @@ impl Config {
 
     /// Reads and validates the process environment.
     pub fn from_env() -> Result<Config, SettingError> {
-        Config::from_settings(&Settings::new(&|name| std::env::var(name).ok()))
+        flowlog_lambda::env::from_env(Config::from_settings)
     }
 
     /// Whether the topic is a FIFO topic.
     pub fn fifo(&self) -> bool {
-        self.topic_arn.ends_with(".fifo")
+        flowlog_lambda::env::is_fifo_topic(&self.topic_arn)
     }
 }
 
@@ -277,17 +271,7 @@ mod tests {
             ("STATE_TABLE", "flowlogs-state"),
         ];
         all.extend_from_slice(vars);
-        let all: Vec<(String, String)> = all
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |name: &str| {
-            all.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        Config::from_settings(&Settings::new(&lookup))
+        flowlog_lambda::env::from_vars(&all, Config::from_settings)
     }
 
     #[test]

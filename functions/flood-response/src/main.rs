@@ -14,9 +14,7 @@ use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    flowlog_lambda::logging::init();
-    let config = Config::from_env()?;
-    let sdk = flowlog_lambda::aws::sdk_config().await;
+    let (config, sdk) = flowlog_lambda::env::cold_start(Config::from_settings).await?;
     let region = sdk.region().map(ToString::to_string).unwrap_or_default();
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),

@@ -2,19 +2,12 @@
 
 use std::future::Future;
 
-use aws_sdk_sns::types::MessageAttributeValue;
+use flowlog_lambda::sns::{JsonMessage, publish_json};
 
 use crate::report::Message;
 
 /// A `Publish` that failed after the SDK's retries.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("SNS Publish to {topic} failed: {message}")]
-pub struct PublishError {
-    /// The topic.
-    pub topic: String,
-    /// The service's code and message, or the transport error.
-    pub message: String,
-}
+pub use flowlog_lambda::sns::PublishError;
 
 /// Where reports go.
 pub trait ReportSink: Send + Sync {
@@ -41,32 +34,21 @@ impl SnsReports {
 
 impl ReportSink for SnsReports {
     async fn publish(&self, message: &Message) -> Result<(), PublishError> {
-        let error = |message: String| PublishError {
-            topic: self.topic_arn.clone(),
-            message,
+        let (group_id, dedup_id) = message
+            .fifo
+            .as_ref()
+            .map(|(group, dedup)| (group.as_str(), dedup.as_str()))
+            .unzip();
+        let json = JsonMessage {
+            subject: &message.subject,
+            message: &message.message,
+            group_id,
+            dedup_id,
         };
-        let (group, dedup) = message.fifo.clone().unzip();
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(&message.subject)
-            .message(&message.message)
-            .message_structure("json")
-            .set_message_group_id(group)
-            .set_message_deduplication_id(dedup);
-        for (name, value) in &message.attributes {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| error(e.to_string()))?;
-            request = request.message_attributes(*name, attribute);
-        }
-        request
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| error(flowlog_lambda::aws::describe(&e)))
+        let attributes = message
+            .attributes
+            .iter()
+            .map(|(name, value)| (*name, "String", value.as_str()));
+        publish_json(&self.client, &self.topic_arn, json, attributes).await
     }
 }

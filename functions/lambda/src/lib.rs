@@ -8,6 +8,7 @@
 pub mod aws;
 mod clock;
 mod dynamo;
+pub mod env;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 mod lease;
@@ -16,6 +17,7 @@ mod logs;
 mod object;
 mod s3_objects;
 pub mod settings;
+pub mod sns;
 mod state;
 mod summaries;
 

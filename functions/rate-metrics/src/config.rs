@@ -45,7 +45,7 @@ impl Config {
 
     /// Reads and validates the process environment.
     pub fn from_env() -> Result<Config, SettingError> {
-        Config::from_settings(&Settings::new(&|name| std::env::var(name).ok()))
+        flowlog_lambda::env::from_env(Config::from_settings)
     }
 }
 

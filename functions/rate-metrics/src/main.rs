@@ -7,9 +7,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    flowlog_lambda::logging::init();
-    let config = Config::from_env()?;
-    let sdk = flowlog_lambda::aws::sdk_config().await;
+    let (config, sdk) = flowlog_lambda::env::cold_start(Config::from_settings).await?;
     let app = App::new(
         Clients::new(&sdk),
         CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk)),
