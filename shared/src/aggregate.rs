@@ -31,7 +31,7 @@ use crate::scan::RecordVisitor;
 use crate::skip::SkipReason;
 use crate::source::{Direction, Interfaces, Source, Vantage};
 use crate::table::{Slot, Table, Weighted, Windows};
-use crate::token::{self, Span};
+use crate::token::{self, Span, Tokens};
 use crate::view::{SourceSummary, SourceView, TargetView};
 
 /// Which address a flow is attributed to.
@@ -315,7 +315,7 @@ impl Layout {
 pub struct Aggregator {
     options: AggregateOptions,
     layout: Option<Layout>,
-    spans: Vec<Span>,
+    tokens: Tokens,
     sources: Table<Key, SourceStats>,
     targets: Table<Key, TargetStats>,
     untracked: SourceStats,
@@ -341,7 +341,7 @@ impl Aggregator {
         Aggregator {
             options,
             layout: None,
-            spans: Vec::with_capacity(64),
+            tokens: Tokens::default(),
             sources: Table::new(options.max_sources),
             targets: Table::new(options.max_targets()),
             untracked: SourceStats::new(0),
@@ -685,17 +685,17 @@ impl Aggregator {
 #[inline]
 fn optional<T>(
     line: &[u8],
-    spans: &[Span],
+    spans: &Tokens,
     index: Option<usize>,
-    parse: impl FnOnce(&[u8]) -> Option<T>,
+    parse: impl FnOnce(&[u8], Span) -> Option<T>,
     reason: SkipReason,
 ) -> Result<Option<T>, SkipReason> {
     let Some(i) = index else { return Ok(None) };
-    let text = token::slice(line, spans[i]);
-    if token::is_absent(text) {
+    let span = spans.span(i);
+    if token::is_absent(token::slice(line, span)) {
         return Ok(None);
     }
-    parse(text).map(Some).ok_or(reason)
+    parse(line, span).map(Some).ok_or(reason)
 }
 
 impl RecordVisitor for Aggregator {
@@ -707,8 +707,8 @@ impl RecordVisitor for Aggregator {
         let layout = self
             .layout
             .unwrap_or_else(|| Layout::of(&Format::default_v2()));
-        token::split(line, &mut self.spans);
-        let spans = &self.spans[..];
+        self.tokens.split(line);
+        let spans = &self.tokens;
         if spans.len() != layout.columns {
             return Err(SkipReason::FieldCount);
         }
@@ -717,7 +717,7 @@ impl RecordVisitor for Aggregator {
                 line,
                 spans,
                 index,
-                |t| token::unsigned(t, bits),
+                |line, span| token::unsigned_in(line, span, bits),
                 SkipReason::BadNumber,
             )
         };
@@ -726,7 +726,7 @@ impl RecordVisitor for Aggregator {
                 line,
                 spans,
                 index,
-                token::unix_seconds,
+                token::unix_seconds_in,
                 SkipReason::BadNumber,
             )
         };
@@ -735,15 +735,14 @@ impl RecordVisitor for Aggregator {
                 line,
                 spans,
                 index,
-                token::address_bits,
+                token::address_in,
                 SkipReason::BadAddress,
             )
         };
 
         let status = match layout.status {
-            Some(i) => {
-                LogStatus::parse(token::slice(line, spans[i])).ok_or(SkipReason::BadLogStatus)?
-            }
+            Some(i) => LogStatus::parse(token::slice(line, spans.span(i)))
+                .ok_or(SkipReason::BadLogStatus)?,
             None => LogStatus::Ok,
         };
         // Every column this visitor reads is validated whatever the status, so a line it
@@ -754,7 +753,9 @@ impl RecordVisitor for Aggregator {
         let dst = address(layout.dst)?;
         // The pkt- addresses usually repeat the interface's: compare the text before parsing.
         let same = |a: Option<usize>, b: Option<usize>| match (a, b) {
-            (Some(a), Some(b)) => token::slice(line, spans[a]) == token::slice(line, spans[b]),
+            (Some(a), Some(b)) => {
+                token::slice(line, spans.span(a)) == token::slice(line, spans.span(b))
+            }
             _ => false,
         };
         let (pkt_src, pkt_dst) = match self.options.attribution {
@@ -776,7 +777,7 @@ impl RecordVisitor for Aggregator {
             line,
             spans,
             layout.action,
-            Action::parse,
+            |line, span| Action::parse(token::slice(line, span)),
             SkipReason::BadAction,
         )?;
         let packets = number(layout.packets, 64)?.unwrap_or(0);
@@ -787,10 +788,10 @@ impl RecordVisitor for Aggregator {
         let dst_port = number(layout.dst_port, 16)?.map(|p| p as u16);
         let flow_direction = layout
             .direction
-            .and_then(|i| Direction::parse(token::slice(line, spans[i])));
+            .and_then(|i| Direction::parse(token::slice(line, spans.span(i))));
         let interface = layout
             .interface
-            .map(|i| token::slice(line, spans[i]))
+            .map(|i| token::slice(line, spans.span(i)))
             .filter(|id| flow_direction.is_none() && !token::is_absent(id))
             .map(|id| self.hasher.hash_one(id));
         let flow_start = start.or(end);
