@@ -8,6 +8,7 @@
 
 mod addr;
 mod aggregate;
+mod budget;
 mod classify;
 mod detect;
 mod evidence;
@@ -27,6 +28,7 @@ mod view;
 pub use aggregate::{
     AggregateOptions, Aggregator, Attribution, AttributionError, MAX_TOTAL_WINDOWS,
 };
+pub use budget::{Limits, MemoryBudget};
 pub use detect::{
     Bound, CidrError, DestinationCount, Detection, Finding, FloodRules, PortCount, Rate, Rule,
     Severity, Signal, SourceCount, TargetFinding, TargetShare, detect, parse_cidr,

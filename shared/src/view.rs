@@ -60,9 +60,10 @@ impl<'a> SourceView<'a> {
         let mut by_start: BTreeMap<i64, Minute> = BTreeMap::new();
         for stats in self.stats() {
             for (start, m) in stats.windows.iter() {
+                let m = Minute::from(m);
                 let slot = by_start.entry(start).or_default();
                 if (m.flows, m.traffic().packets) > (slot.flows, slot.traffic().packets) {
-                    *slot = *m;
+                    *slot = m;
                 }
             }
         }
@@ -85,9 +86,10 @@ impl<'a> SourceView<'a> {
             .unwrap_or(0)
     }
 
-    /// Whether it was tracked only once the table was full (its counts are lower bounds).
+    /// Whether it was tracked only once the table was full, or lost minutes to the memory
+    /// budget (its counts are lower bounds).
     pub fn lower_bound(&self) -> bool {
-        self.stats().any(|s| s.prior > 0)
+        self.stats().any(|s| s.prior > 0 || s.trimmed)
     }
 
     /// Sums over its minutes.
@@ -137,9 +139,10 @@ impl<'a> TargetView<'a> {
         let mut by_start: BTreeMap<i64, Served> = BTreeMap::new();
         for stats in self.stats() {
             for (start, s) in stats.windows.iter() {
+                let s = Served::from(s);
                 let slot = by_start.entry(start).or_default();
                 if (s.flows, s.packets) > (slot.flows, slot.packets) {
-                    *slot = *s;
+                    *slot = s;
                 }
             }
         }
