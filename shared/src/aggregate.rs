@@ -310,8 +310,9 @@ impl Flow {
     }
 }
 
-/// Records whose table updates are applied together (see [`Aggregator::flush`]).
-const BATCH: usize = 32;
+/// Records whose table updates are applied together (see [`Aggregator::flush`]): 128 took 18 %
+/// less CPU than 32 or 1 on the bench objects (256 no less than 128); 53 KB of pending records.
+const BATCH: usize = 128;
 
 /// What one record does to the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
