@@ -124,6 +124,10 @@ impl Weighted for SourceStats {
         self.weight
     }
 
+    fn pooled(&self) -> usize {
+        self.windows.pooled()
+    }
+
     fn prefetch_parts(&self) {
         self.windows.prefetch_last();
         if let Some(e) = &self.evidence {
@@ -181,6 +185,10 @@ pub(crate) struct TargetStats {
 impl Weighted for TargetStats {
     fn weight(&self) -> u64 {
         self.weight
+    }
+
+    fn pooled(&self) -> usize {
+        self.windows.pooled()
     }
 
     fn prefetch_parts(&self) {
@@ -403,8 +411,17 @@ pub struct Aggregator {
     pending: Vec<Pending>,
     /// Spill windows of sources and targets left in the memory budget.
     pool: Pool,
+    /// The untracked bucket's own: it is one subject of at most [`MAX_WINDOWS_PER_SOURCE`]
+    /// minutes (a fixed share of the budget), never starved by the tracked ones.
+    untracked_pool: Pool,
     windows_dropped: u64,
     limits: Limits,
+}
+
+/// Whether a subject holding `minutes` was refused one for want of pool windows (not its cap).
+#[inline]
+fn starving(pool: &Pool, minutes: usize) -> bool {
+    pool.free == 0 && minutes < MAX_WINDOWS_PER_SOURCE
 }
 
 /// Flows of an entry, for the untracked count when it is evicted.
@@ -445,6 +462,9 @@ impl Aggregator {
             pending: Vec::with_capacity(BATCH),
             pool: Pool {
                 free: limits.windows,
+            },
+            untracked_pool: Pool {
+                free: MAX_WINDOWS_PER_SOURCE,
             },
             windows_dropped: 0,
             limits,
@@ -636,8 +656,9 @@ impl Aggregator {
                 pool.free += old.windows.pooled();
             });
         if let Slot::Tracked(t) = slot {
+            let mut starved = false;
             for i in 0..flow.spread.minutes {
-                if let Some(s) = t.windows.get_or_insert_weighed(
+                match t.windows.get_or_insert_weighed(
                     flow.minute_start(i),
                     flow.minute_weight(i),
                     MAX_WINDOWS_PER_SOURCE,
@@ -645,7 +666,8 @@ impl Aggregator {
                     ServedCounts::weight,
                     |_| *dropped += 1,
                 ) {
-                    flow.add_served(i, s);
+                    Some(s) => flow.add_served(i, s),
+                    None => starved |= starving(pool, t.windows.len()),
                 }
             }
             t.weight = t.weight.saturating_add(weight);
@@ -658,7 +680,44 @@ impl Aggregator {
             if flood_shaped && let Some(e) = t.evidence.as_deref_mut() {
                 e.add(initiator, flow.dst_port, weight);
             }
+            if starved {
+                let weight = t.weight;
+                self.reclaim_target_windows(weight);
+            }
         }
+    }
+
+    /// After a tracked source of `weight` was refused a minute for want of pool windows: frees
+    /// the spill minutes of a much lighter source into the pool, for its next records (the
+    /// refused one stays unattributed). Their flows become unattributed.
+    #[cold]
+    fn reclaim_source_windows(&mut self, weight: u64) {
+        let pool = &mut self.pool;
+        let dropped = &mut self.windows_dropped;
+        let unattributed = &mut self.unattributed;
+        self.sources.reclaim_for(weight, |key, stats| {
+            let (mut minutes, mut flows) = (0, 0);
+            pool.free += stats.windows.release_spill(|m| {
+                minutes += 1;
+                flows += u64::from(m.flows);
+            });
+            stats.trimmed = true;
+            *dropped += minutes;
+            // A /64's flows are its members' too, counted there.
+            if !key.net64 {
+                *unattributed += flows;
+            }
+        });
+    }
+
+    /// As [`Self::reclaim_source_windows`], for a target.
+    #[cold]
+    fn reclaim_target_windows(&mut self, weight: u64) {
+        let pool = &mut self.pool;
+        let dropped = &mut self.windows_dropped;
+        self.targets.reclaim_for(weight, |_, stats| {
+            pool.free += stats.windows.release_spill(|_| *dropped += 1);
+        });
     }
 
     /// Counts a request for one source key (an address, or the /64 `member` belongs to);
@@ -685,15 +744,16 @@ impl Aggregator {
                 untracked.merge_from(&old);
                 pool.free += old.windows.pooled();
             });
-        let (stats, pool) = match slot {
-            Slot::Tracked(stats) => (stats, pool),
+        let (stats, pool, tracked) = match slot {
+            Slot::Tracked(stats) => (stats, pool, true),
             Slot::Untracked if primary => {
                 self.untracked_flows += 1;
-                (&mut self.untracked, pool)
+                (&mut self.untracked, &mut self.untracked_pool, false)
             }
             Slot::Untracked => return,
         };
         let mut placed = true;
+        let mut starved = false;
         let mut lost_flows = 0u64;
         let mut trimmed = 0u64;
         for i in 0..flow.spread.minutes {
@@ -710,14 +770,20 @@ impl Aggregator {
             );
             match kept {
                 Some(m) => flow.add_request(i, m),
-                None => placed = false,
+                None => {
+                    placed = false;
+                    starved |= tracked && starving(pool, stats.windows.len());
+                }
             }
         }
-        if trimmed > 0 {
+        if trimmed > 0 || !placed {
+            // Minutes dropped or a record refused: its counts are lower bounds.
             stats.trimmed = true;
             self.windows_dropped += trimmed;
         }
-        if primary {
+        // An untracked flow is counted in `untracked_flows` whether or not the bucket kept
+        // its minute: each flow is counted once, tracked, untracked or unattributed.
+        if primary && tracked {
             self.unattributed += lost_flows + u64::from(!placed);
         }
         stats.first_start = stats.first_start.min(flow.spread.start());
@@ -732,6 +798,10 @@ impl Aggregator {
                 weight,
                 member,
             );
+        }
+        if starved {
+            let weight = stats.weight;
+            self.reclaim_source_windows(weight);
         }
     }
 
@@ -749,9 +819,10 @@ impl Aggregator {
                 pool.free += old.windows.pooled();
             });
         if let Slot::Tracked(t) = slot {
+            let mut starved = false;
             for i in 0..flow.spread.minutes {
                 let part = flow.part(i).packets;
-                if let Some(s) = t.windows.get_or_insert_weighed(
+                match t.windows.get_or_insert_weighed(
                     flow.minute_start(i),
                     part,
                     MAX_WINDOWS_PER_SOURCE,
@@ -759,8 +830,13 @@ impl Aggregator {
                     ServedCounts::weight,
                     |_| *dropped += 1,
                 ) {
-                    add32(&mut s.udp_replied, part);
+                    Some(s) => add32(&mut s.udp_replied, part),
+                    None => starved |= starving(pool, t.windows.len()),
                 }
+            }
+            if starved {
+                let weight = t.weight;
+                self.reclaim_target_windows(weight);
             }
         }
         let (key, hash) = p.source;
@@ -772,15 +848,16 @@ impl Aggregator {
             untracked.merge_from(&old);
             pool.free += old.windows.pooled();
         });
-        let stats = match slot {
-            Slot::Tracked(stats) => stats,
-            Slot::Untracked => &mut self.untracked,
+        let (stats, pool, tracked) = match slot {
+            Slot::Tracked(stats) => (stats, pool, true),
+            Slot::Untracked => (&mut self.untracked, &mut self.untracked_pool, false),
         };
         let mut lost_flows = 0u64;
         let mut trimmed = 0u64;
+        let mut starved = false;
         for i in 0..flow.spread.minutes {
             let part = flow.part(i).packets;
-            if let Some(m) = stats.windows.get_or_insert_weighed(
+            match stats.windows.get_or_insert_weighed(
                 flow.minute_start(i),
                 part,
                 MAX_WINDOWS_PER_SOURCE,
@@ -791,13 +868,20 @@ impl Aggregator {
                     trimmed += 1;
                 },
             ) {
-                add32(&mut m.udp_answered, part);
+                Some(m) => add32(&mut m.udp_answered, part),
+                None => starved |= tracked && starving(pool, stats.windows.len()),
             }
         }
+        let weight = stats.weight;
         if trimmed > 0 {
             stats.trimmed = true;
             self.windows_dropped += trimmed;
-            self.unattributed += lost_flows;
+            if tracked {
+                self.unattributed += lost_flows;
+            }
+        }
+        if starved {
+            self.reclaim_source_windows(weight);
         }
     }
 

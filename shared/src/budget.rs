@@ -13,6 +13,7 @@ use crate::evidence::{Evidence, TargetEvidence};
 use crate::minute::{MinuteCounts, ServedCounts, WindowTotals};
 use crate::sketch::Admission;
 use crate::source::{INTERFACE_BYTES, MAX_INTERFACES};
+use crate::table::MAX_WINDOWS_PER_SOURCE;
 
 /// Bytes the aggregation may use for what its input controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +80,11 @@ const WINDOW_BYTES: usize = {
     if source > target { source } else { target }
 };
 /// What does not grow with the input beyond fixed caps: two admission filters, a day of
-/// all-traffic totals and of SKIPDATA windows, the relay set.
+/// all-traffic totals and of SKIPDATA windows, the relay set, the untracked bucket's minutes.
 const FIXED_BYTES: usize = 2 * Admission::BYTES
     + crate::aggregate::MAX_TOTAL_WINDOWS * (size_of::<(u32, WindowTotals)>() + 48)
-    + 2 * MAX_RELAYS * (size_of::<u128>() + 1);
+    + 2 * MAX_RELAYS * (size_of::<u128>() + 1)
+    + MAX_WINDOWS_PER_SOURCE * WINDOW_BYTES;
 
 impl Limits {
     /// Splits `budget`: a tenth at most for interfaces, then tracked subjects up to the

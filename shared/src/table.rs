@@ -32,7 +32,14 @@ pub struct Windows<T> {
     inline: u8,
     /// Index (inline ones first) of the minute found last: records come in time order.
     last: u16,
+    /// The minute last refused for want of room ([`NO_MINUTE`]: none) and the weight of its
+    /// records refused so far: once it outweighs the lightest minute held, it takes its place.
+    candidate: u32,
+    candidate_weight: u32,
 }
+
+/// No minute: minute numbers stop at `u32::MAX - 1`.
+const NO_MINUTE: u32 = u32::MAX;
 
 impl<T: Default + Copy> Default for Windows<T> {
     fn default() -> Self {
@@ -42,6 +49,8 @@ impl<T: Default + Copy> Default for Windows<T> {
             more: Vec::new(),
             inline: 0,
             last: 0,
+            candidate: NO_MINUTE,
+            candidate_weight: 0,
         }
     }
 }
@@ -148,9 +157,11 @@ impl<T: Default + Copy> Windows<T> {
     }
 
     /// As [`Self::get_or_insert_within`], with spill windows from `pool`. When the subject is
-    /// full (at `cap`, or the pool is spent) a record of `weight` takes the place of the
-    /// lightest minute by `weigh` if it outweighs it (handing the dropped minute to `dropped`),
-    /// and is refused otherwise: what is kept is what the verdict needs, the busiest minutes.
+    /// full (at `cap`, or the pool is spent) a new minute's records are refused until together
+    /// (this one of `weight` included) they outweigh the lightest minute held by `weigh`; then
+    /// the new minute takes its place (the dropped minute goes to `dropped`): what is kept is
+    /// what the verdict needs, the busiest minutes, even when a subject's earlier minutes were
+    /// as light as each of a flood's records.
     #[inline]
     pub(crate) fn get_or_insert_weighed(
         &mut self,
@@ -171,9 +182,17 @@ impl<T: Default + Copy> Windows<T> {
         let (i, lightest) = (0..self.len())
             .map(|i| (i, weigh(self.value(i))))
             .min_by_key(|&(_, w)| w)?;
-        if weight <= lightest {
+        let refused = if self.candidate == m {
+            u64::from(self.candidate_weight).saturating_add(weight)
+        } else {
+            weight
+        };
+        if refused <= lightest {
+            self.candidate = m;
+            self.candidate_weight = u32::try_from(refused).unwrap_or(u32::MAX);
             return None;
         }
+        self.candidate = NO_MINUTE;
         dropped(self.value(i));
         if i < INLINE {
             self.keys[i] = m;
@@ -183,6 +202,18 @@ impl<T: Default + Copy> Windows<T> {
         let value = self.value_mut(i);
         *value = T::default();
         Some(value)
+    }
+
+    /// Drops the minutes beyond the inline ones (each handed to `dropped`) and frees their
+    /// memory; returns the windows that go back to the pool.
+    pub(crate) fn release_spill(&mut self, mut dropped: impl FnMut(&T)) -> usize {
+        self.more.iter().for_each(|(_, v)| dropped(v));
+        let freed = self.more.capacity();
+        self.more = Vec::new();
+        if usize::from(self.last) >= INLINE {
+            self.last = 0;
+        }
+        freed
     }
 
     /// Prefetches the spill slot of the minute found last (the one the next record most
@@ -219,6 +250,9 @@ impl<T> Windows<T> {
 /// of its memory a record touches (to fetch it ahead, see [`prefetch`]).
 pub(crate) trait Weighted {
     fn weight(&self) -> u64;
+
+    /// Spill windows it holds from the shared pool.
+    fn pooled(&self) -> usize;
 
     /// Prefetches the parts of the subject outside its entry that a record updates.
     fn prefetch_parts(&self);
@@ -507,6 +541,30 @@ impl<K: Copy + Eq + Hash, V: Weighted> Table<K, V> {
         Slot::Tracked(self.push(key, hash, make(seen.saturating_sub(weight))))
     }
 
+    /// For a subject of `weight` that found the window pool spent: the lightest of a few sampled
+    /// entries that hold pooled windows, if it is less than half as heavy, is handed to
+    /// `release` (which frees its spill windows into the pool). The factor keeps subjects of
+    /// about equal weight from taking each other's minutes in turn. Whether one was found.
+    pub(crate) fn reclaim_for(&mut self, weight: u64, release: impl FnOnce(&K, &mut V)) -> bool {
+        let n = self.entries.len();
+        if n == 0 {
+            return false;
+        }
+        let victim = (0..EVICTION_SAMPLE.min(n))
+            .map(|j| (self.cursor + j) % n)
+            .filter(|&i| self.entries[i].1.pooled() > 0)
+            .min_by_key(|&i| self.entries[i].1.weight());
+        self.cursor = (self.cursor + EVICTION_SAMPLE) % n;
+        match victim {
+            Some(i) if self.entries[i].1.weight().saturating_mul(2) < weight => {
+                let (key, value) = &mut self.entries[i];
+                release(key, value);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn push(&mut self, key: K, hash: u64, value: V) -> &mut V {
         let i = self.entries.len();
         self.index.insert(hash, i);
@@ -538,6 +596,10 @@ mod tests {
     impl Weighted for Count {
         fn weight(&self) -> u64 {
             self.0
+        }
+
+        fn pooled(&self) -> usize {
+            0
         }
 
         fn prefetch_parts(&self) {}
@@ -573,6 +635,32 @@ mod tests {
             add(&mut t, k, &mut evictions);
         }
         assert!(t.get(&u64::MAX).is_some());
+    }
+
+    #[test]
+    fn the_index_finds_every_key_after_evictions_move_and_remove_entries() {
+        // A tiny table evicts on almost every newcomer: entries are removed and moved (swap
+        // remove), slots shifted back; every tracked key must still be found, and only those.
+        let mut t: Table<u64, Count> = Table::new(64);
+        let mut evictions = 0;
+        for round in 0..20u64 {
+            for k in 0..2_000u64 {
+                // Keys seen more often in later rounds outweigh the tracked ones.
+                for _ in 0..=(k % 5) * round {
+                    add(&mut t, k, &mut evictions);
+                }
+            }
+            let tracked: Vec<u64> = t.iter().map(|(k, _)| *k).collect();
+            assert_eq!(tracked.len(), 64);
+            for k in 0..2_000u64 {
+                assert_eq!(
+                    t.get(&k).is_some(),
+                    tracked.contains(&k),
+                    "round {round} key {k}"
+                );
+            }
+        }
+        assert!(evictions > 1_000, "{evictions}");
     }
 
     #[test]
@@ -618,5 +706,68 @@ mod tests {
         // A record lighter than every kept minute is refused.
         let refused = w.get_or_insert_weighed(99 * 60, 5, 100, &mut pool, |&v| v, |_| {});
         assert!(refused.is_none());
+    }
+
+    #[test]
+    fn a_minute_of_light_records_takes_a_full_subjects_lightest_minute_once_it_outweighs_it() {
+        // A subject at its cap with minutes of weight 10 each; then a flood minute whose records
+        // weigh 1 each: refused until together they outweigh 10, counted from then on.
+        let cap = 4;
+        let mut pool = Pool { free: 2 };
+        let mut w: Windows<u64> = Windows::default();
+        for m in 0..cap as i64 {
+            *w.get_or_insert_weighed(m * 60, 10, cap, &mut pool, |&v| v, |_| {})
+                .unwrap() += 10;
+        }
+        let mut dropped = Vec::new();
+        let mut refused = 0;
+        for _ in 0..100 {
+            match w.get_or_insert_weighed(50 * 60, 1, cap, &mut pool, |&v| v, |&v| dropped.push(v))
+            {
+                Some(v) => *v += 1,
+                None => refused += 1,
+            }
+        }
+        assert_eq!(refused, 10);
+        assert_eq!(dropped, [10]);
+        assert_eq!(w.len(), cap);
+        let flood = w.iter().find(|&(s, _)| s == 50 * 60).map(|(_, &v)| v);
+        assert_eq!(flood, Some(90));
+        // Refusals of another minute in between start its count again.
+        let mut pool = Pool { free: 2 };
+        let mut w: Windows<u64> = Windows::default();
+        for m in 0..cap as i64 {
+            *w.get_or_insert_weighed(m * 60, 10, cap, &mut pool, |&v| v, |_| {})
+                .unwrap() += 10;
+        }
+        for i in 0..40 {
+            let minute = 60 + i % 2;
+            assert!(
+                w.get_or_insert_weighed(minute * 60, 1, cap, &mut pool, |&v| v, |_| {})
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn released_spill_minutes_return_to_the_pool_and_the_inline_ones_stay() {
+        let mut pool = Pool { free: 10 };
+        let mut w: Windows<u64> = Windows::default();
+        for m in 0..6i64 {
+            *w.get_or_insert_weighed(m * 60, 1, 60, &mut pool, |&v| v, |_| {})
+                .unwrap() += 1;
+        }
+        assert_eq!(w.len(), 6);
+        let mut dropped = 0;
+        let freed = w.release_spill(|&v| dropped += v);
+        assert_eq!(
+            (dropped, freed, w.len(), w.pooled()),
+            (4, 10 - pool.free, 2, 0)
+        );
+        // The inline minutes are still found and updated.
+        *w.get_or_insert_weighed(60, 1, 60, &mut pool, |&v| v, |_| {})
+            .unwrap() += 1;
+        let kept: Vec<(i64, u64)> = w.iter().map(|(s, &v)| (s, v)).collect();
+        assert_eq!(kept, [(0, 1), (60, 2)]);
     }
 }
