@@ -459,7 +459,10 @@ fn next_log_path() -> Result<PathBuf, Error> {
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| format!("pid{}", std::process::id()));
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    Ok(dir.join(format!("{exe_stem}-{seq}.log")))
+    // The process id too: nextest runs each test in a process of its own, and two servers
+    // sharing a log would read each other's port back (then fail once the other one stops).
+    let pid = std::process::id();
+    Ok(dir.join(format!("{exe_stem}-{pid}-{seq}.log")))
 }
 
 /// Cargo's target directory: the ancestor of the running test binary holding
