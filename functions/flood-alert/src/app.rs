@@ -122,6 +122,7 @@ impl<S: AlertSink + Sync> App<S> {
             skipdata = report.log_status.skipdata,
             sources = scan.visitor.source_count(),
             untracked_flows = scan.visitor.untracked_flows(),
+            windows_dropped = scan.visitor.windows_dropped(),
             floods = detection.floods.len(),
             targets = detection.targets.len(),
             alerted,

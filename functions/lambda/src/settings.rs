@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use flowlog_core::{AggregateOptions, Format, ScanOptions};
+use flowlog_core::{AggregateOptions, Format, MemoryBudget, ScanOptions};
 use flowlog_events::Scope;
 
 /// A setting that is present but unusable.
@@ -78,11 +78,18 @@ pub struct ReadSettings {
     pub scan: ScanOptions,
     /// Aggregation options (attribution, source cap).
     pub aggregate: AggregateOptions,
+    /// Memory one object's aggregation may use: derived from the function's memory size.
+    pub memory: MemoryBudget,
 }
+
+/// The variable the Lambda runtime sets to the function's `MemorySize` in MB.
+pub const MEMORY_SIZE_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 
 impl ReadSettings {
     /// Reads `FLOW_LOG_BUCKET`, `FLOW_LOG_PREFIX`, `FLOW_LOG_FORMAT`, `ATTRIBUTION`,
-    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES` and `MAX_COMPRESSION_RATIO`.
+    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES`, `MAX_COMPRESSION_RATIO`, and the
+    /// runtime's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` for the memory budget
+    /// ([`MemoryBudget::for_lambda_memory_mb`]; unset outside Lambda: the default budget).
     pub fn from_settings(settings: &Settings<'_>) -> Result<ReadSettings, SettingError> {
         let scope = Scope {
             bucket: settings.parse(
@@ -144,10 +151,19 @@ impl ReadSettings {
                 1..=10_000_000,
             )?,
         };
+        let memory = match settings.raw(MEMORY_SIZE_VARIABLE) {
+            None => MemoryBudget::default(),
+            Some(_) => MemoryBudget::for_lambda_memory_mb(settings.number(
+                MEMORY_SIZE_VARIABLE,
+                0,
+                128..=10_240,
+            )?),
+        };
         Ok(ReadSettings {
             scope,
             scan,
             aggregate,
+            memory,
         })
     }
 }
@@ -173,6 +189,21 @@ mod tests {
         assert_eq!(settings.aggregate, AggregateOptions::default());
         assert_eq!(settings.scan.max_line_bytes, 64 << 10);
         assert_eq!(settings.scope, Scope::default());
+        assert_eq!(settings.memory, MemoryBudget::default());
+    }
+
+    #[test]
+    fn the_memory_budget_follows_the_functions_memory_size() {
+        let small = read(&[(MEMORY_SIZE_VARIABLE, "512")]).unwrap().memory;
+        assert_eq!(small, MemoryBudget::for_lambda_memory_mb(512));
+        assert!(small.bytes < 512 << 20);
+        let large = read(&[(MEMORY_SIZE_VARIABLE, "3008")]).unwrap().memory;
+        assert_eq!(large, MemoryBudget::for_lambda_memory_mb(3008));
+        assert!(large.bytes > small.bytes);
+        for bad in ["64", "lots", "20000"] {
+            let error = read(&[(MEMORY_SIZE_VARIABLE, bad)]).unwrap_err();
+            assert_eq!(error.name, MEMORY_SIZE_VARIABLE);
+        }
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl<S: MetricsSink + Sync, O: ObjectSource, T: StateStore> App<S, O, T> {
             skipdata = report.log_status.skipdata,
             sources = aggregator.source_count(),
             untracked_flows = aggregator.untracked_flows(),
+            windows_dropped = aggregator.windows_dropped(),
             top_sources = traffic.top_sources.len(),
             datums = datum_count,
             requests = sent,
