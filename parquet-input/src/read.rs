@@ -518,5 +518,6 @@ where
         layout.chunk_ranges(index)?;
         layout.read_row_group(index, source, scan, visitor, report)?;
     }
+    visitor.end();
     Ok(())
 }
