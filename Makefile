@@ -42,9 +42,10 @@ deploy: ## Build with SAM and deploy the whole stack to your AWS account (asks f
 	scripts/tools.sh sam cargo-lambda >/dev/null
 	PATH="$(TOOLS):$$PATH" sam build && PATH="$(TOOLS):$$PATH" sam deploy --guided
 
-bench: ## Throughput and memory: inflate-only vs parse+aggregate at 2M and 10M records
-	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 2000000
-	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 10000000 --runs 1
+bench: ## Cost per format: CPU-s/GB of gzip (1 thread), 2-thread wall vs inflate-only, memory per source; polars and DuckDB on the same job
+	PEERS=$$(scripts/tools.sh bench-peers) && \
+	  $(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 2000000 --peers "$$PEERS"
+	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 10000000 --runs 1 --objects v2
 
 samples: ## Regenerate the sample objects in events/objects/
 	scripts/make-samples.sh

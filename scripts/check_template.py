@@ -557,6 +557,7 @@ OVERRIDES = {
 # The other inputs on (a central bucket created here, an SSE-KMS key, a log group).
 INPUTS = {
     "FlowLogGroupName": "/vpc/flow-logs",
+    "FlowLogFormat": "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}",
     "KmsKeyArn": f"arn:aws:kms:us-east-1:{'1' * 12}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "DeliveryAccountIds": "111111111111,222222222222",
     "MaxRowGroupBytes": "67108864",

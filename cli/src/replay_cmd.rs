@@ -28,7 +28,8 @@ pub fn run(args: ReplayArgs) -> Result<usize, Error> {
         |name, reader| {
             // One aggregation per object, as the reader function does.
             let mut aggregator = Aggregator::new(options);
-            flowlog_core::scan(reader, &scan_options, &mut aggregator)
+            let parquet = flowlog_parquet::ParquetOptions::default();
+            flowlog_parquet::scan_input(reader, &scan_options, &parquet, &mut aggregator)
                 .map_err(|e| Failure::Input(format!("{name}: {e}")))?;
             match aggregator.latest_end() {
                 Some(end) => arrivals.push(Arrival {

@@ -96,3 +96,42 @@ fn quiet_objects_replay_to_no_notice_and_a_higher_threshold_silences_a_flood() {
     ]);
     assert_eq!(tuned.trim(), "[]");
 }
+
+#[test]
+fn parquet_and_text_objects_replay_into_one_incident() {
+    // The same modelled VPC's flood, first as gzip text, then its next minutes as Parquet.
+    let text = vpc("replay-text.log.gz", T0, 8, 5, true);
+    let parquet = generate(
+        "replay-next.log.parquet",
+        &[
+            "--vpc",
+            "--preset",
+            "v5",
+            "--parquet",
+            "--start",
+            &(T0 + 480).to_string(),
+            "--minutes",
+            "4",
+            "--seed",
+            "6",
+            "--attack",
+            "syn-flood=203.0.113.7",
+        ],
+    )
+    .0;
+    let json = ok_stdout(&["replay", "--output", "json", &text, &parquet]);
+    let notices: Vec<Value> = serde_json::from_str(&json).unwrap();
+    let ended = notices
+        .iter()
+        .find(|n| n["stage"] == "ENDED")
+        .expect("the incident ends");
+    assert!(
+        notices.iter().all(|n| n["subject"] == "203.0.113.7"),
+        "{json}"
+    );
+    assert_eq!(ended["incident_id"], format!("203.0.113.7@{T0}"));
+    assert_eq!(
+        ended["totals"]["minutes"], 12,
+        "both objects' minutes in one incident"
+    );
+}

@@ -1,77 +1,310 @@
-//! `make bench`: inflate-only vs. parse+aggregate throughput and peak memory on a generated
-//! custom-format gzip object. Usage: `cargo bench -p flowlog-core --bench throughput --
-//! [--records N] [--runs R]`. The object is generated once under the target directory.
+//! `make bench`: what decides the cost of a flow-log object on Lambda, per format.
+//!
+//! For each generated gzip object: the inflate-only pass (the floor: zlib-rs into a reused
+//! buffer), parse+aggregate as the functions run it (two threads, inflate ‖ parse) with its wall
+//! time, and the CPU-seconds of both threads together (what one core would take: Lambda bills
+//! a fraction of a core below 1,769 MB), per GB of gzip; peak RSS and bytes per tracked source;
+//! and, with `--peers PYTHON`, the same per-source-and-minute job run by polars and DuckDB.
+//!
+//! Usage: `cargo bench -p flowlog-core --bench throughput -- [--records N] [--runs R]
+//! [--objects v2,custom,v3] [--peers PYTHON] [--summaries]`. Objects are generated once under
+//! the target directory; figures are medians of `R` runs (3), each object in a process of its
+//! own. `--summaries` prints each object's per-source summaries as JSON instead (to compare
+//! builds for different CPUs).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use flowlog_core::{AggregateOptions, Aggregator, ScanOptions, scan};
 use flowlog_synth::{Compression, Flood, Spec, formats};
 
+/// A generated object of the bench.
+struct Object {
+    name: &'static str,
+    label: &'static str,
+    fields: &'static [&'static str],
+    sources: u32,
+}
+
+const OBJECTS: [Object; 3] = [
+    Object {
+        name: "v2",
+        label: "default v2 format, header, 5k sources",
+        fields: formats::DEFAULT_V2,
+        sources: 5_000,
+    },
+    Object {
+        name: "custom",
+        label: "custom format (29 fields of v2-v5), header, 50k sources",
+        fields: formats::V5_ALL,
+        sources: 50_000,
+    },
+    Object {
+        name: "v3",
+        label: "custom v3 format (21 fields), header, 5k sources: the bench object until now",
+        fields: formats::V3_EXAMPLE,
+        sources: 5_000,
+    },
+];
+
 fn main() {
     let mut records: u64 = 2_000_000;
     let mut runs = 3;
+    let mut names = vec!["v2", "custom", "v3"];
+    let mut peers: Option<PathBuf> = None;
+    let mut summaries = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
-            "--records" => {
-                records = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--records N")
-            }
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs R"),
+            "--records" => records = value().parse().expect("--records N"),
+            "--runs" => runs = value().parse().expect("--runs R"),
+            "--objects" => names = value().split(',').map(leak).collect(),
+            "--peers" => peers = Some(PathBuf::from(value())),
+            "--summaries" => summaries = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
     }
-    let path = object(records);
-    let size = std::fs::metadata(&path).unwrap().len();
+    let object = |name: &str| {
+        OBJECTS
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("unknown object {name}"))
+    };
+    if summaries {
+        for name in names {
+            print_summaries(object(name), records);
+        }
+        return;
+    }
+    if let [name] = names[..] {
+        bench(object(name), records, runs, peers.as_deref());
+        return;
+    }
     println!(
-        "object: {} ({:.1} MB gzip, {records} records, format v3 custom with header)",
-        path.display(),
-        size as f64 / 1e6
+        "{records} records per object, median of {runs} runs; load average {}",
+        load_average()
+    );
+    // One process per object: peak memory is per process.
+    for name in names {
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child.args([
+            "--records",
+            &records.to_string(),
+            "--runs",
+            &runs.to_string(),
+        ]);
+        child.args(["--objects", name]);
+        if let Some(python) = &peers {
+            child.arg("--peers").arg(python);
+        }
+        assert!(child.status().unwrap().success(), "bench of {name} failed");
+    }
+}
+
+/// The aggregate of an object as JSON, for comparing builds (the aarch64 test).
+fn print_summaries(object: &Object, records: u64) {
+    let path = generate(object, records);
+    let mut aggregator = Aggregator::new(AggregateOptions::default());
+    let report = scan(
+        File::open(path).unwrap(),
+        &ScanOptions::default(),
+        &mut aggregator,
+    )
+    .unwrap();
+    println!(
+        "summaries {} {} {}",
+        object.name,
+        report.records,
+        serde_json::to_string(&aggregator.summaries()).unwrap()
+    );
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+/// Wall time and CPU time of the whole process (all threads).
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn measure<T>(f: impl FnOnce() -> T) -> (Cost, T) {
+    let (wall, cpu) = (Instant::now(), process_cpu());
+    let out = f();
+    let cost = Cost {
+        wall: wall.elapsed(),
+        cpu: process_cpu() - cpu,
+    };
+    (cost, out)
+}
+
+fn median(mut costs: Vec<Cost>) -> Cost {
+    let mid = costs.len() / 2;
+    costs.sort_by_key(|c| c.wall);
+    let wall = costs[mid].wall;
+    costs.sort_by_key(|c| c.cpu);
+    Cost {
+        wall,
+        cpu: costs[mid].cpu,
+    }
+}
+
+fn bench(object: &Object, records: u64, runs: usize, peers: Option<&Path>) {
+    let path = generate(object, records);
+    let gzip_bytes = std::fs::metadata(&path).unwrap().len();
+    let gb = gzip_bytes as f64 / 1e9;
+    println!();
+    println!(
+        "== {}: {} ({:.1} MB gzip)",
+        object.name,
+        object.label,
+        gzip_bytes as f64 / 1e6
+    );
+    let inflate = median(
+        (0..runs)
+            .map(|_| measure(|| inflate_only(&path)).0)
+            .collect(),
     );
 
-    let inflate = best_of(runs, || inflate_only(&path));
-    let (parse, report, sources) = (0..runs)
-        .map(|_| parse_and_aggregate(&path))
-        .min_by_key(|(d, ..)| *d)
-        .expect("at least one run");
-    let ratio = parse.as_secs_f64() / inflate.as_secs_f64();
+    let baseline = rss_kib("VmRSS");
+    reset_peak_rss();
+    let mut outcome = None;
+    let parse = median(
+        (0..runs)
+            .map(|_| {
+                let (cost, out) = measure(|| parse_and_aggregate(&path));
+                outcome = Some(out);
+                cost
+            })
+            .collect(),
+    );
+    let peak = rss_kib("VmHWM");
+    let (report, tracked) = outcome.expect("at least one run");
+    let per_source = (peak.saturating_sub(baseline) * 1024) as f64 / tracked.max(1) as f64;
+
     println!(
-        "inflate only        {:>8.3} s  ({:.0} MB/s inflated)",
-        inflate.as_secs_f64(),
-        report.inflated_bytes as f64 / 1e6 / inflate.as_secs_f64()
+        "{:<34} {:>8} {:>8} {:>10} {:>8} {:>9}",
+        "job", "wall s", "CPU s", "CPU s/GB", "× floor", "peak MB"
+    );
+    let row = |job: &str, c: Cost, floor: Duration, peak_mb: f64| {
+        println!(
+            "{job:<34} {:>8.3} {:>8.3} {:>10.1} {:>8.2} {:>9.1}",
+            c.wall.as_secs_f64(),
+            c.cpu.as_secs_f64(),
+            c.cpu.as_secs_f64() / gb,
+            c.cpu.as_secs_f64() / floor.as_secs_f64(),
+            peak_mb
+        )
+    };
+    row("inflate only (the floor)", inflate, inflate.cpu, f64::NAN);
+    row(
+        "parse+aggregate, CPU of 1 thread",
+        parse,
+        inflate.cpu,
+        peak as f64 / 1024.0,
     );
     println!(
-        "parse+aggregate     {:>8.3} s  ({:.2} M records/s, {} sources, {} records, {} skipped)",
-        parse.as_secs_f64(),
-        report.records as f64 / 1e6 / parse.as_secs_f64(),
-        sources,
+        "{:<34} {:>8.3} {:>8} {:>10} {:>8.2} {:>9}",
+        "parse+aggregate, 2 threads (wall)",
+        parse.wall.as_secs_f64(),
+        "",
+        "",
+        parse.wall.as_secs_f64() / inflate.wall.as_secs_f64(),
+        ""
+    );
+    println!(
+        "targets: 1 thread <= 1.60 x floor, 2 threads <= 1.10 x floor; {} records ({} skipped), \
+         {tracked} sources tracked, {per_source:.0} bytes per tracked source",
         report.records,
         report.skipped.total()
     );
-    println!("ratio               {ratio:>8.2} x  (target <= 1.25)");
-    println!(
-        "peak RSS            {:>8.1} MB (target <= 48)",
-        peak_rss_kib() as f64 / 1024.0
-    );
-    println!("best of {runs} runs each, 2 threads for parse+aggregate (inflate || parse)");
+    if let Some(python) = peers {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers.py");
+        for (engine, threads) in [("polars", 0), ("polars", 1), ("duckdb", 0), ("duckdb", 1)] {
+            let runs: Vec<(Cost, f64)> = (0..runs)
+                .filter_map(|_| peer(python, &script, engine, threads, &path))
+                .collect();
+            let Some(&(_, peak_mb)) = runs.last() else {
+                println!("{engine}: failed (see above)");
+                continue;
+            };
+            let cost = median(runs.into_iter().map(|(c, _)| c).collect());
+            let job = format!(
+                "{engine}, {}",
+                if threads == 0 {
+                    "all threads"
+                } else {
+                    "1 thread"
+                }
+            );
+            row(&job, cost, inflate.cpu, peak_mb);
+            println!(
+                "{:<34} {:>8} {:>8} {:>10} {:>8.2} {:>9}",
+                "",
+                "",
+                "",
+                "wall:",
+                cost.wall.as_secs_f64() / inflate.wall.as_secs_f64(),
+                ""
+            );
+        }
+    }
 }
 
-fn object(records: u64) -> PathBuf {
+/// Runs one peer job; its wall and CPU time as it measured them, and its peak RSS.
+fn peer(
+    python: &Path,
+    script: &Path,
+    engine: &str,
+    threads: usize,
+    object: &Path,
+) -> Option<(Cost, f64)> {
+    let out = Command::new(python)
+        .arg(script)
+        .arg(engine)
+        .arg(threads.to_string())
+        .arg(object)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("{engine}: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let values: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [wall, cpu, peak, ..] = values[..] else {
+        return None;
+    };
+    Some((
+        Cost {
+            wall: Duration::from_secs_f64(wall),
+            cpu: Duration::from_secs_f64(cpu),
+        },
+        peak,
+    ))
+}
+
+/// The object `object` of `records` records (deterministic: the same bytes on every machine).
+fn generate(object: &Object, records: u64) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("flows-v3-{records}.log.gz"));
+    let path = dir.join(format!("flows-{}-{records}.log.gz", object.name));
     if !path.exists() {
         let started = Instant::now();
         let spec = Spec {
             records,
             seed: 42,
-            sources: 5_000,
+            sources: object.sources,
             span_secs: 600,
             nodata_every: 5_000,
             skipdata_every: 50_000,
@@ -85,23 +318,22 @@ fn object(records: u64) -> PathBuf {
             heavy_downloader: true,
             ..Spec::default()
         }
-        .with_fields(formats::V3_EXAMPLE);
+        .with_fields(object.fields);
         let partial = path.with_extension("partial");
         let file = std::io::BufWriter::new(File::create(&partial).unwrap());
         flowlog_synth::write_object(&spec, Compression::Gzip { level: 6 }, file).unwrap();
         std::fs::rename(&partial, &path).unwrap();
-        println!("generated in {:.1} s", started.elapsed().as_secs_f64());
+        println!(
+            "generated {} in {:.1} s",
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
     }
     path
 }
 
-fn best_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..runs).map(|_| f()).min().expect("at least one run")
-}
-
 /// Inflates the object into a reused buffer and throws the bytes away.
-fn inflate_only(path: &PathBuf) -> Duration {
-    let started = Instant::now();
+fn inflate_only(path: &Path) -> u64 {
     let file = BufReader::with_capacity(256 << 10, File::open(path).unwrap());
     let mut decoder = flate2::bufread::MultiGzDecoder::new(file);
     let mut buf = vec![0u8; 256 << 10];
@@ -113,12 +345,10 @@ fn inflate_only(path: &PathBuf) -> Duration {
         }
         total += n as u64;
     }
-    std::hint::black_box(total);
-    started.elapsed()
+    std::hint::black_box(total)
 }
 
-fn parse_and_aggregate(path: &PathBuf) -> (Duration, flowlog_core::ScanReport, usize) {
-    let started = Instant::now();
+fn parse_and_aggregate(path: &Path) -> (flowlog_core::ScanReport, usize) {
     let mut aggregator = Aggregator::new(AggregateOptions::default());
     let report = scan(
         File::open(path).unwrap(),
@@ -126,16 +356,38 @@ fn parse_and_aggregate(path: &PathBuf) -> (Duration, flowlog_core::ScanReport, u
         &mut aggregator,
     )
     .unwrap();
-    let elapsed = started.elapsed();
-    (elapsed, report, aggregator.source_count())
+    (report, aggregator.source_count())
 }
 
-/// Peak resident set size of this process (Linux `VmHWM`), in KiB.
-fn peak_rss_kib() -> u64 {
+/// CPU time of this process so far, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// A memory figure of this process from `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
+fn rss_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Resets the peak RSS (`VmHWM`) to the current RSS (Linux `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }

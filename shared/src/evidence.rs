@@ -107,7 +107,8 @@ pub struct Evidence {
     addresses: TopK<Addr, TOP_ADDRESSES>,
     top_ports: TopK<u16, TOP_TARGETS>,
     ports: PortSet,
-    members: Distinct,
+    /// For an IPv6 /64 only: the addresses of it that sent.
+    members: Option<Box<Distinct>>,
     protocol: u8,
 }
 
@@ -118,7 +119,7 @@ impl Evidence {
             addresses: TopK::new(Addr::NONE),
             top_ports: TopK::new(0),
             ports: PortSet::EMPTY,
-            members: Distinct::default(),
+            members: None,
             protocol: 0,
         }
     }
@@ -138,7 +139,7 @@ impl Evidence {
         self.ports.insert(port);
         self.protocol = protocol;
         if let Some(m) = member {
-            self.members.add(&m);
+            self.members.get_or_insert_default().add(&m);
         }
     }
 
@@ -168,7 +169,7 @@ impl Evidence {
 
     /// For an IPv6 /64: how many addresses of it sent.
     pub fn members(&self) -> &Distinct {
-        &self.members
+        self.members.as_deref().unwrap_or(&Distinct::EMPTY)
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod addr;
 mod aggregate;
+mod budget;
 mod classify;
 mod detect;
 mod evidence;
@@ -28,6 +29,7 @@ mod view;
 pub use aggregate::{
     AggregateOptions, Aggregator, Attribution, AttributionError, MAX_TOTAL_WINDOWS,
 };
+pub use budget::{Limits, MemoryBudget};
 pub use detect::{
     AsSummary, Bound, CidrError, DestinationCount, Detection, Finding, FlaggedMinute, FloodRules,
     PortCount, Rate, Rule, Severity, Signal, SourceCount, TargetFinding, TargetShare, detect,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::field::{Field, FieldKind};
 use crate::format::{Column, Format};
 use crate::skip::SkipReason;
-use crate::token::{self, Span};
+use crate::token::{self, Span, Tokens};
 
 /// `action`: whether security groups and network ACLs let the traffic through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -107,7 +107,7 @@ enum Slot {
 /// Parses whole records, reusing its buffers from line to line.
 #[derive(Debug, Default)]
 pub struct RecordParser {
-    spans: Vec<Span>,
+    tokens: Tokens,
     slots: Vec<Slot>,
 }
 
@@ -123,18 +123,18 @@ impl RecordParser {
         format: &'a Format,
         line: &'a [u8],
     ) -> Result<Record<'a>, SkipReason> {
-        token::split(line, &mut self.spans);
-        if self.spans.len() != format.len() {
+        self.tokens.split(line);
+        if self.tokens.len() != format.len() {
             return Err(SkipReason::FieldCount);
         }
         self.slots.clear();
-        for (column, &span) in format.columns().iter().zip(&self.spans) {
+        for (column, span) in format.columns().iter().zip(self.tokens.spans()) {
             let text = token::slice(line, span);
             // Every record has a log-status; `-` there is not a value AWS writes.
             let slot = if token::is_absent(text) && column.kind() != FieldKind::LogStatus {
                 Slot::Absent
             } else {
-                typed(column.kind(), text, span)?
+                typed(column.kind(), line, span)?
             };
             self.slots.push(slot);
         }
@@ -146,13 +146,14 @@ impl RecordParser {
     }
 }
 
-fn typed(kind: FieldKind, text: &[u8], span: Span) -> Result<Slot, SkipReason> {
+fn typed(kind: FieldKind, line: &[u8], span: Span) -> Result<Slot, SkipReason> {
+    let text = token::slice(line, span);
     Ok(match kind {
         FieldKind::Unsigned { bits } => {
-            Slot::Unsigned(token::unsigned(text, bits).ok_or(SkipReason::BadNumber)?)
+            Slot::Unsigned(token::unsigned_in(line, span, bits).ok_or(SkipReason::BadNumber)?)
         }
         FieldKind::UnixSeconds => {
-            Slot::UnixSeconds(token::unix_seconds(text).ok_or(SkipReason::BadNumber)?)
+            Slot::UnixSeconds(token::unix_seconds_in(line, span).ok_or(SkipReason::BadNumber)?)
         }
         FieldKind::Address => Slot::Address(token::address(text).ok_or(SkipReason::BadAddress)?),
         FieldKind::Action => Slot::Action(Action::parse(text).ok_or(SkipReason::BadAction)?),

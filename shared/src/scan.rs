@@ -60,6 +60,11 @@ pub trait RecordVisitor {
 
     /// One record line (never a header or a blank line): its status, or why it is skipped.
     fn record(&mut self, line: &[u8]) -> Result<LogStatus, SkipReason>;
+
+    /// The scan is over (read to its end or stopped by an error): a visitor that defers work
+    /// (the [`crate::Aggregator`] applies records in batches) completes it here. A visitor
+    /// wrapping another must forward this.
+    fn end(&mut self) {}
 }
 
 /// Records read, by `log-status`.
@@ -199,6 +204,7 @@ where
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let failure = failure.or_else(|| lines.finish().err());
+        lines.visitor.end();
         let mut report = lines.report;
         report.input_bytes = produced.input_bytes;
         report.inflated_bytes = produced.inflated_bytes;

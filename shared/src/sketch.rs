@@ -18,13 +18,15 @@ fn hash64<K: Hash>(key: &K) -> u64 {
 
 /// The `N` heaviest keys of a weighted stream (Space-Saving, Metwally et al. 2005). A key whose
 /// true weight exceeds `total / N` is always kept; each kept key knows how much of its weight
-/// may belong to keys it replaced (`error`), so `weight - error` is a lower bound.
+/// may belong to keys it replaced (`error`), so `weight - error` is a lower bound. Counts are
+/// kept in 32 bits (saturating: a source's packets in one object stay far below 2^32), which
+/// halves the cache lines an update touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopK<K, const N: usize> {
     keys: [K; N],
-    weight: [u64; N],
-    error: [u64; N],
-    flows: [u64; N],
+    weight: [u32; N],
+    error: [u32; N],
+    flows: [u32; N],
     len: u8,
     /// The slot the last key went to: streams repeat keys, so it is checked first.
     last: u8,
@@ -59,6 +61,8 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
     /// Adds `weight` (and `flows`) for `key`.
     #[inline]
     pub fn add(&mut self, key: K, weight: u64, flows: u64) {
+        let weight = u32::try_from(weight).unwrap_or(u32::MAX);
+        let flows = u32::try_from(flows).unwrap_or(u32::MAX);
         let len = usize::from(self.len);
         let last = usize::from(self.last);
         let found = if last < len && self.keys[last] == key {
@@ -100,9 +104,9 @@ impl<K: Copy + PartialEq, const N: usize> TopK<K, N> {
         let mut all: Vec<Heavy<K>> = (0..usize::from(self.len))
             .map(|i| Heavy {
                 key: self.keys[i],
-                weight: self.weight[i],
-                error: self.error[i],
-                flows: self.flows[i],
+                weight: u64::from(self.weight[i]),
+                error: u64::from(self.error[i]),
+                flows: u64::from(self.flows[i]),
             })
             .collect();
         all.sort_by_key(|h| std::cmp::Reverse((h.weight - h.error, h.weight)));
@@ -164,6 +168,11 @@ impl Default for Distinct {
 }
 
 impl Distinct {
+    /// Nothing added.
+    pub const EMPTY: Distinct = Distinct {
+        registers: [0; HLL_REGISTERS],
+    };
+
     /// Adds a key.
     #[inline]
     pub fn add<K: Hash>(&mut self, key: &K) {
@@ -240,6 +249,9 @@ impl Default for Admission {
 }
 
 impl Admission {
+    /// Memory of one filter.
+    pub(crate) const BYTES: usize = (CM_ROWS << CM_BITS) * std::mem::size_of::<u32>();
+
     /// Adds `weight` for `key` and returns how much of the key's estimated total stands out
     /// from the crowd: the estimate less what any counter collects from other keys on average
     /// (the total added over the width of a row). A crowd of one-off keys thus stays near 0,

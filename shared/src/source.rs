@@ -134,21 +134,27 @@ impl Direction {
 }
 
 /// Interfaces remembered for learning their own address (the default format has no
-/// `flow-direction`); past this, records of new interfaces have no known direction.
-const MAX_INTERFACES: usize = 100_000;
+/// `flow-direction`) at most; past the limit (this, or less within a memory budget), records of
+/// new interfaces have no known direction.
+pub(crate) const MAX_INTERFACES: usize = 100_000;
+
+/// Memory one learnt interface takes (its entry and its owner's, with hash-table slack).
+pub(crate) const INTERFACE_BYTES: usize =
+    2 * (std::mem::size_of::<(u64, [Learning; 2])>() + std::mem::size_of::<(Addr, u64)>() + 2);
 
 /// The own address of each interface, learnt from its records: every record an interface
 /// captures has the interface's address as `srcaddr` (egress) or `dstaddr` (ingress), so the
 /// address two records share is the interface's. An interface that only ever talks to one peer
 /// is told apart once that peer is known to own another interface.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Interfaces {
     learnt: std::collections::HashMap<u64, [Learning; 2], foldhash::fast::RandomState>,
     owners: std::collections::HashMap<Addr, u64, foldhash::fast::RandomState>,
+    limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-enum Learning {
+pub(crate) enum Learning {
     #[default]
     Unknown,
     Candidates(Addr, Addr),
@@ -156,10 +162,19 @@ enum Learning {
 }
 
 impl Interfaces {
+    /// Remembers at most `limit` interfaces.
+    pub(crate) fn new(limit: usize) -> Interfaces {
+        Interfaces {
+            learnt: Default::default(),
+            owners: Default::default(),
+            limit,
+        }
+    }
+
     /// The direction of a record captured at interface `id` (a hash of its `interface-id`).
     #[inline]
     pub(crate) fn direction(&mut self, id: u64, src: Addr, dst: Addr) -> Option<Direction> {
-        if self.learnt.len() >= MAX_INTERFACES && !self.learnt.contains_key(&id) {
+        if self.learnt.len() >= self.limit && !self.learnt.contains_key(&id) {
             return None;
         }
         let owners = &mut self.owners;
@@ -203,7 +218,7 @@ impl Interfaces {
                 }
             }
         };
-        if learnt && owners.len() < MAX_INTERFACES {
+        if learnt && owners.len() < self.limit {
             owners.entry(owner).or_insert(id);
         }
         if owner == src {
@@ -239,7 +254,7 @@ mod tests {
 
     #[test]
     fn an_interface_address_is_learnt_from_two_records() {
-        let mut ifs = Interfaces::default();
+        let mut ifs = Interfaces::new(MAX_INTERFACES);
         let (me, a, b) = (addr("10.0.1.5"), addr("198.51.100.1"), addr("198.51.100.2"));
         assert_eq!(ifs.direction(1, a, me), None);
         assert_eq!(ifs.direction(1, me, b), Some(Direction::Egress));
@@ -256,7 +271,7 @@ mod tests {
 
     #[test]
     fn an_interface_with_one_peer_is_learnt_once_the_peer_owns_another() {
-        let mut ifs = Interfaces::default();
+        let mut ifs = Interfaces::new(MAX_INTERFACES);
         let (web, api, other) = (addr("10.0.1.10"), addr("10.0.2.20"), addr("10.0.1.99"));
         // Interface 1 (web) only talks to the API: ambiguous on its own.
         assert_eq!(ifs.direction(1, web, api), None);

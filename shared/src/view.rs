@@ -60,9 +60,10 @@ impl<'a> SourceView<'a> {
         let mut by_start: BTreeMap<i64, Minute> = BTreeMap::new();
         for stats in self.stats() {
             for (start, m) in stats.windows.iter() {
+                let m = Minute::from(m);
                 let slot = by_start.entry(start).or_default();
                 if (m.flows, m.traffic().packets) > (slot.flows, slot.traffic().packets) {
-                    *slot = *m;
+                    *slot = m;
                 }
             }
         }
@@ -75,7 +76,15 @@ impl<'a> SourceView<'a> {
             .into_iter()
             .zip(self.by_vantage)
             .filter_map(|(v, stats)| {
-                stats.map(|s| (v, s.windows.iter().map(|(t, m)| (t, *m)).collect()))
+                stats.map(|s| {
+                    (
+                        v,
+                        s.windows
+                            .iter()
+                            .map(|(t, m)| (t, Minute::from(m)))
+                            .collect(),
+                    )
+                })
             })
             .collect()
     }
@@ -96,9 +105,10 @@ impl<'a> SourceView<'a> {
             .unwrap_or(0)
     }
 
-    /// Whether it was tracked only once the table was full (its counts are lower bounds).
+    /// Whether it was tracked only once the table was full, or lost minutes to the memory
+    /// budget (its counts are lower bounds).
     pub fn lower_bound(&self) -> bool {
-        self.stats().any(|s| s.prior > 0)
+        self.stats().any(|s| s.prior > 0 || s.trimmed)
     }
 
     /// Sums over its minutes.
@@ -148,9 +158,10 @@ impl<'a> TargetView<'a> {
         let mut by_start: BTreeMap<i64, Served> = BTreeMap::new();
         for stats in self.stats() {
             for (start, s) in stats.windows.iter() {
+                let s = Served::from(s);
                 let slot = by_start.entry(start).or_default();
                 if (s.flows, s.packets) > (slot.flows, slot.packets) {
-                    *slot = *s;
+                    *slot = s;
                 }
             }
         }
@@ -163,7 +174,15 @@ impl<'a> TargetView<'a> {
             .into_iter()
             .zip(self.by_vantage)
             .filter_map(|(v, stats)| {
-                stats.map(|s| (v, s.windows.iter().map(|(t, m)| (t, *m)).collect()))
+                stats.map(|s| {
+                    (
+                        v,
+                        s.windows
+                            .iter()
+                            .map(|(t, m)| (t, Served::from(m)))
+                            .collect(),
+                    )
+                })
             })
             .collect()
     }

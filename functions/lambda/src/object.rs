@@ -239,8 +239,9 @@ pub trait ObjectSource: Send + Sync {
     ) -> impl Future<Output = Result<Bytes, ObjectError>> + Send;
 }
 
-/// Reads `object` into a fresh [`Aggregator`] with the function's read settings, stopping early
-/// enough before the invocation's `deadline` (if known) to publish the result.
+/// Reads `object` into a fresh [`Aggregator`] with the function's read settings (its memory
+/// budget included), stopping early enough before the invocation's `deadline` (if known) to
+/// publish the result.
 pub async fn aggregate_object<O: ObjectSource>(
     source: &O,
     object: &ObjectRef,
@@ -251,7 +252,7 @@ pub async fn aggregate_object<O: ObjectSource>(
         deadline: deadline.map(read_deadline),
         ..read.scan.clone()
     };
-    let visitor = Aggregator::new(read.aggregate);
+    let visitor = Aggregator::with_budget(read.aggregate, read.memory);
     scan_object(source, object, &options, &read.parquet, visitor).await
 }
 
@@ -455,6 +456,8 @@ where
         (visitor, report) = (returned, counted);
         result.map_err(|k| fail(k, &report))?;
     }
+    // The aggregator applies records in batches: the last one is applied here.
+    visitor.end();
     Ok((visitor, report))
 }
 
@@ -462,6 +465,7 @@ where
 mod tests {
     use super::*;
     use crate::fakes::MemoryObjects;
+    use flowlog_core::MemoryBudget;
 
     fn object(key: &str, fallback: Option<&str>) -> ObjectRef {
         ObjectRef {
@@ -488,6 +492,29 @@ mod tests {
         assert_eq!(scan.report.records, 1);
         let missing = aggregate_object(&objects, &object("gone.log", None), &read, None).await;
         assert!(matches!(missing, Err(ObjectError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn an_object_is_aggregated_within_the_budget_of_the_functions_memory_size() {
+        let objects = MemoryObjects::default();
+        let text = b"version srcaddr start end log-status\n2 192.0.2.1 1700000040 1700000041 OK\n"
+            .to_vec();
+        objects.put("logs", "x.log", text, 1_700_000_000);
+        let env = |name: &str| match name {
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some("128".to_owned()),
+            "MAX_SOURCES" => Some("10000000".to_owned()),
+            _ => None,
+        };
+        let read = ReadSettings::from_settings(&crate::Settings::new(&env)).unwrap();
+        let scan = aggregate_object(&objects, &object("x.log", None), &read, None)
+            .await
+            .unwrap();
+        let expected =
+            Aggregator::with_budget(read.aggregate, MemoryBudget::for_lambda_memory_mb(128));
+        assert_eq!(scan.visitor.limits(), expected.limits());
+        // 128 MB cannot hold ten million sources: fewer are tracked rather than run out.
+        assert!(scan.visitor.limits().sources < 10_000_000);
+        assert_eq!(scan.visitor.source_count(), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use flowlog_core::{AggregateOptions, FloodRules, Format, ScanOptions};
+use flowlog_core::{AggregateOptions, FloodRules, Format, MemoryBudget, ScanOptions};
 use flowlog_events::Scope;
 use flowlog_parquet::{DEFAULT_MAX_ROW_GROUP_BYTES, ParquetOptions};
 
@@ -90,7 +90,12 @@ pub struct ReadSettings {
     pub aggregate: AggregateOptions,
     /// How Parquet objects are read.
     pub parquet: ParquetRead,
+    /// Memory one object's aggregation may use: derived from the function's memory size.
+    pub memory: MemoryBudget,
 }
+
+/// The variable the Lambda runtime sets to the function's `MemorySize` in MB.
+pub const MEMORY_SIZE_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 
 /// How Parquet objects are read: their columns and row-group budget, and from what size on by
 /// range reads rather than whole.
@@ -108,8 +113,9 @@ pub const RANGED_ABOVE_BYTES: u64 = 8 << 20;
 
 impl ReadSettings {
     /// Reads `FLOW_LOG_BUCKET`, `FLOW_LOG_PREFIX`, `FLOW_LOG_FORMAT`, `ATTRIBUTION`,
-    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES`, `MAX_COMPRESSION_RATIO` and
-    /// `MAX_ROW_GROUP_BYTES`.
+    /// `MAX_SOURCES`, `MAX_LINE_BYTES`, `MAX_INFLATED_BYTES`, `MAX_COMPRESSION_RATIO`,
+    /// `MAX_ROW_GROUP_BYTES`, and the runtime's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` for the memory
+    /// budget ([`MemoryBudget::for_lambda_memory_mb`]; unset outside Lambda: the default budget).
     pub fn from_settings(settings: &Settings<'_>) -> Result<ReadSettings, SettingError> {
         let scope = Scope {
             bucket: settings.parse(
@@ -182,11 +188,20 @@ impl ReadSettings {
             },
             ranged_above: RANGED_ABOVE_BYTES,
         };
+        let memory = match settings.raw(MEMORY_SIZE_VARIABLE) {
+            None => MemoryBudget::default(),
+            Some(_) => MemoryBudget::for_lambda_memory_mb(settings.number(
+                MEMORY_SIZE_VARIABLE,
+                0,
+                128..=10_240,
+            )?),
+        };
         Ok(ReadSettings {
             scope,
             scan,
             aggregate,
             parquet,
+            memory,
         })
     }
 }
@@ -209,13 +224,7 @@ pub fn flood_rules(s: &Settings<'_>) -> Result<FloodRules, SettingError> {
         "ALLOWLIST",
         Vec::new(),
         "comma-separated CIDRs, e.g. 10.0.0.0/8,2001:db8::/32",
-        |v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(|c| flowlog_core::parse_cidr(c).ok())
-                .collect()
-        },
+        crate::env::cidr_list,
     )?;
     Ok(FloodRules {
         half_open_per_minute: rate("HALF_OPEN_PER_MINUTE", defaults.half_open_per_minute)?,
@@ -286,6 +295,21 @@ mod tests {
         assert_eq!(settings.scan.max_line_bytes, 64 << 10);
         assert_eq!(settings.scope, Scope::default());
         assert_eq!(settings.parquet.options.max_row_group_bytes, 128 << 20);
+        assert_eq!(settings.memory, MemoryBudget::default());
+    }
+
+    #[test]
+    fn the_memory_budget_follows_the_functions_memory_size() {
+        let small = read(&[(MEMORY_SIZE_VARIABLE, "512")]).unwrap().memory;
+        assert_eq!(small, MemoryBudget::for_lambda_memory_mb(512));
+        assert!(small.bytes < 512 << 20);
+        let large = read(&[(MEMORY_SIZE_VARIABLE, "3008")]).unwrap().memory;
+        assert_eq!(large, MemoryBudget::for_lambda_memory_mb(3008));
+        assert!(large.bytes > small.bytes);
+        for bad in ["64", "lots", "20000"] {
+            let error = read(&[(MEMORY_SIZE_VARIABLE, bad)]).unwrap_err();
+            assert_eq!(error.name, MEMORY_SIZE_VARIABLE);
+        }
     }
 
     #[test]

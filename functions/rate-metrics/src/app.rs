@@ -326,6 +326,7 @@ where
             shared_sources = shared.0,
             shared_targets = shared.1,
             detect_from = request.as_ref().map(|r| r.from),
+            windows_dropped = aggregator.windows_dropped(),
             top_sources = traffic.top_sources.len(),
             datums = datum_count,
             requests = sent,
