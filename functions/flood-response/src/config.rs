@@ -250,11 +250,6 @@ impl Config {
         })
     }
 
-    /// Reads and validates the process environment.
-    pub fn from_env() -> Result<Config, SettingError> {
-        flowlog_lambda::env::from_env(Config::from_settings)
-    }
-
     /// Whether the topic is a FIFO topic.
     pub fn fifo(&self) -> bool {
         flowlog_lambda::env::is_fifo_topic(&self.topic_arn)

@@ -42,11 +42,6 @@ impl Config {
             detect_queue_url: settings.raw("DETECT_QUEUE_URL"),
         })
     }
-
-    /// Reads and validates the process environment.
-    pub fn from_env() -> Result<Config, SettingError> {
-        flowlog_lambda::env::from_env(Config::from_settings)
-    }
 }
 
 #[cfg(test)]
