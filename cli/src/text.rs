@@ -25,15 +25,7 @@ pub fn styled(style: Style, text: &str) -> String {
 
 /// `1234567` → `1,234,567`.
 pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    flowlog_core::thousands(n)
 }
 
 /// `n` and the noun, plural unless `n` is 1: `1 minute`, `2 minutes`.

@@ -14,6 +14,7 @@ mod detect;
 mod evidence;
 mod field;
 mod format;
+mod human;
 mod minute;
 mod record;
 mod scan;
@@ -38,6 +39,7 @@ pub use detect::{
 pub use evidence::{Evidence, PORTS_PER_SOURCE, PortSet, TOP_SOURCES, TOP_TARGETS, Target};
 pub use field::{Field, FieldKind};
 pub use format::{Column, Format, FormatError};
+pub use human::thousands;
 pub use ipnet::IpNet;
 pub use minute::{MAX_SPAN_SECS, Minute, Served, Traffic, WINDOW_SECS, WindowTotals, window_of};
 pub use record::{Action, LogStatus, Record, RecordParser, Value};

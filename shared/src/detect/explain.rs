@@ -4,20 +4,8 @@ use std::net::IpAddr;
 
 use super::finding::{Rate, TargetShare};
 use super::rules::{FloodRules, Rule};
+use crate::human::thousands;
 use crate::minute::{Minute, Served};
-
-/// `1234567` → `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn percent(share: f64) -> String {
     format!("{:.0}%", 100.0 * share)
@@ -157,17 +145,4 @@ pub(crate) fn multi_source(sources: usize, rule: Rule, target: IpAddr) -> (Strin
         format!("{sources} sources each flooding {target} (the largest: {rule})"),
         "each source is over a flood threshold on its own; together they are one attack on one host".into(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_get_thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }

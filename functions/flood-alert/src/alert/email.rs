@@ -8,25 +8,12 @@ use flowlog_incidents::{AlertDocument, Stage};
 use super::Flood;
 use super::attributes::printable;
 
-/// `1234567` → `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 /// A signal's value as people read it: shares in percent, counts whole.
 fn shown(name: &str, value: f64) -> String {
     if name.ends_with("share") {
         format!("{:.0}%", 100.0 * value)
     } else if value.fract() == 0.0 || value >= 100.0 {
-        grouped(value.round() as u64)
+        flowlog_core::thousands(value.round() as u64)
     } else {
         format!("{value:.1}")
     }
@@ -93,15 +80,15 @@ pub(super) fn text(doc: &AlertDocument) -> String {
         t,
         "  Totals over {} flagged minutes: {} flows, {} packets, {} bytes",
         doc.totals.minutes,
-        grouped(doc.totals.flows),
-        grouped(doc.totals.packets),
-        grouped(doc.totals.bytes)
+        flowlog_core::thousands(doc.totals.flows),
+        flowlog_core::thousands(doc.totals.packets),
+        flowlog_core::thousands(doc.totals.bytes)
     );
     let _ = writeln!(
         t,
         "  Peak minute: {} with {} flows, {:.0} packets/s\n",
         utc(doc.peak.window_start),
-        grouped(doc.peak.flows_per_minute),
+        flowlog_core::thousands(doc.peak.flows_per_minute),
         doc.peak.packets_per_second
     );
 
@@ -126,16 +113,20 @@ pub(super) fn text(doc: &AlertDocument) -> String {
     let _ = writeln!(t, "  Detected: {}", utc(doc.origin.detected_at));
 
     let _ = writeln!(t, "\nThe worst minute");
-    let _ = writeln!(t, "  Flows: {}", grouped(rate.flows_per_minute));
+    let _ = writeln!(
+        t,
+        "  Flows: {}",
+        flowlog_core::thousands(rate.flows_per_minute)
+    );
     let _ = writeln!(
         t,
         "  TCP connections opened: {}",
-        grouped(rate.connections_per_minute)
+        flowlog_core::thousands(rate.connections_per_minute)
     );
     let _ = writeln!(
         t,
         "  Of them never completed: {}",
-        grouped(rate.half_open_per_minute)
+        flowlog_core::thousands(rate.half_open_per_minute)
     );
     let _ = writeln!(t, "  Packets per second: {:.0}", rate.packets_per_second);
     let _ = writeln!(t, "  Bits per second: {:.0}", rate.bits_per_second);
@@ -175,7 +166,7 @@ pub(super) fn text(doc: &AlertDocument) -> String {
             let ports: Vec<String> = f
                 .top_ports
                 .iter()
-                .map(|p| format!("{} ({})", p.port, grouped(p.flows)))
+                .map(|p| format!("{} ({})", p.port, flowlog_core::thousands(p.flows)))
                 .collect();
             let _ = writeln!(
                 t,
@@ -186,7 +177,7 @@ pub(super) fn text(doc: &AlertDocument) -> String {
             let destinations: Vec<String> = f
                 .top_destinations
                 .iter()
-                .map(|d| format!("{} ({})", d.address, grouped(d.flows)))
+                .map(|d| format!("{} ({})", d.address, flowlog_core::thousands(d.flows)))
                 .collect();
             let _ = writeln!(t, "  Destinations: {}", or_none(&destinations));
             if let Some(addresses) = f.addresses {
@@ -198,7 +189,7 @@ pub(super) fn text(doc: &AlertDocument) -> String {
             let sources: Vec<String> = target
                 .top_sources
                 .iter()
-                .map(|s| format!("{} ({} flows)", s.address, grouped(s.flows)))
+                .map(|s| format!("{} ({} flows)", s.address, flowlog_core::thousands(s.flows)))
                 .collect();
             let _ = writeln!(t, "  Heaviest sources: {}", or_none(&sources));
             if !target.flagged_sources.is_empty() {
@@ -219,7 +210,7 @@ pub(super) fn text(doc: &AlertDocument) -> String {
         let _ = writeln!(
             t,
             "\nWARNING: {} SKIPDATA records: the flow log itself dropped records in these minutes; counts are lower bounds.",
-            grouped(flood.skipdata_records())
+            flowlog_core::thousands(flood.skipdata_records())
         );
     }
 
