@@ -67,7 +67,9 @@ check "ENDED subject" '^  ENDED +subject: +\[FLOOD ENDED after [0-9]+m\] 203\.0\
 check "one incident" '^ +incident: +203\.0\.113\.7@[0-9]+ notice 2 '
 # rate-metrics answers its SQS batch and flood-alert the detect queue's: two such lines.
 check_count "a verdict answered the detect queue" '^\{"batchItemFailures":\[\]\}$' 2
-check "the schedule's verdict" '"ended":1'
+# The ENDED itself is checked above: it comes from the schedule's run, or already from the
+# detect batch's when a slow cold start leaves the flood's minutes more than 31 minutes old.
+check "the schedule's verdict" '^\{"busy":0,"ended":[01],'
 
 if [ "$failed" -gt 0 ]; then echo "$out" | tail -80; fi
 echo "invoke: $passed passed, $failed failed"
