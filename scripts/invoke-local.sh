@@ -29,7 +29,8 @@ wait_port() {
 }
 
 echo "== build (a compile error stops here rather than inside cargo lambda watch)"
-cargo build --locked -p rate-metrics -p flood-alert
+# The workspace's feature set, as `cargo lambda watch` builds them (`cargo run --bin`).
+cargo build --locked --workspace --bin rate-metrics --bin flood-alert
 flowlogs=$(scripts/cargo-bin.sh flowlogs)
 
 echo "== sample objects with recent timestamps (CloudWatch takes 14 days back at most)"
