@@ -120,6 +120,12 @@ mod tests {
         let other = log_batch_meta(&batch(&["1", "3"], &[RECORD, RECORD]));
         assert_ne!(one.etag, other.etag);
         assert_eq!(one.etag.as_ref().unwrap().len(), 32);
+        // Pinned: the ledger and the summaries name a batch by it; another value would make a
+        // redelivered batch look new.
+        assert_eq!(
+            one.etag.as_deref(),
+            Some("40e56fed1ecb4a6add23d96813980cc7")
+        );
         assert_eq!(
             newest_event(&batch(&["1", "2"], &[RECORD, RECORD])),
             Some(1_700_000_001)

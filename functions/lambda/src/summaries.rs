@@ -359,6 +359,19 @@ mod tests {
         assert_ne!(object_id(&meta("k", "1")), object_id(&meta("k", "2")));
         assert_ne!(object_id(&meta("k1", "")), object_id(&meta("k", "1")));
         assert_eq!(object_id(&meta("k", "1")).len(), 32);
+        // Pinned: summaries are stored under these ids; another value would orphan them.
+        assert_eq!(
+            object_id(&meta("k", "1")),
+            "519b96e5ebd089a156f4ad3825e96fbe"
+        );
+        let unversioned = ObjectMeta {
+            etag: None,
+            ..meta(
+                "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/x.log.gz",
+                "",
+            )
+        };
+        assert_eq!(object_id(&unversioned), "12ae5944050ccd74fe3d148f183f0e4b");
     }
 
     #[test]
