@@ -508,6 +508,11 @@ mod tests {
             "Sns": {"Message": serde_json::to_string(doc).unwrap(), "MessageAttributes": {}}}]})
     }
 
+    /// Delivers `doc` to `app` by SNS; the invocation must succeed.
+    async fn deliver(app: &TestApp, doc: &AlertDocument) -> Value {
+        app.handle(sns(doc)).await.unwrap()
+    }
+
     fn schedule() -> Value {
         json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
     }
@@ -521,8 +526,8 @@ mod tests {
         let fx = Fixture::new();
         let app = fx.app(false, 100);
         let doc = started("203.0.113.7", Severity::High);
-        app.handle(sns(&doc)).await.unwrap();
-        app.handle(sns(&doc)).await.unwrap();
+        deliver(&app, &doc).await;
+        deliver(&app, &doc).await;
         assert_eq!(fx.acls.rules("acl-1"), [1, 100]);
         assert_eq!(fx.acls.creates(), 1);
         assert_eq!(fx.reported(), [row("BLOCKED", "203.0.113.7/32", false)]);
@@ -532,11 +537,9 @@ mod tests {
     async fn an_ended_notice_releases_the_block_and_reports_it() {
         let fx = Fixture::new();
         let app = fx.app(false, 100);
-        app.handle(sns(&started("203.0.113.7", Severity::High)))
-            .await
-            .unwrap();
+        deliver(&app, &started("203.0.113.7", Severity::High)).await;
         fx.clock.advance(600);
-        let out = app.handle(sns(&ended("203.0.113.7"))).await.unwrap();
+        let out = deliver(&app, &ended("203.0.113.7")).await;
         assert_eq!(out["released"], 1);
         assert_eq!(fx.acls.rules("acl-1"), [100]);
         assert_eq!(
@@ -548,7 +551,7 @@ mod tests {
         );
         assert!(fx.store.names().len() == 1, "{:?}", fx.store.names());
         // A redelivered ENDED finds nothing to release.
-        app.handle(sns(&ended("203.0.113.7"))).await.unwrap();
+        deliver(&app, &ended("203.0.113.7")).await;
         assert_eq!(fx.reports.messages().len(), 2);
     }
 
@@ -556,10 +559,8 @@ mod tests {
     async fn a_dry_run_reports_what_it_would_do_and_changes_nothing() {
         let fx = Fixture::new();
         let app = fx.app(true, 100);
-        app.handle(sns(&started("203.0.113.7", Severity::High)))
-            .await
-            .unwrap();
-        app.handle(sns(&ended("203.0.113.7"))).await.unwrap();
+        deliver(&app, &started("203.0.113.7", Severity::High)).await;
+        deliver(&app, &ended("203.0.113.7")).await;
         assert_eq!(fx.acls.rules("acl-1"), [100]);
         assert_eq!(fx.acls.creates() + fx.acls.deletes(), 0);
         assert_eq!(
@@ -576,12 +577,10 @@ mod tests {
     async fn the_cap_blocks_nothing_more_and_says_so_once() {
         let fx = Fixture::new();
         let app = fx.app(false, 1);
-        app.handle(sns(&started("203.0.113.7", Severity::High)))
-            .await
-            .unwrap();
+        deliver(&app, &started("203.0.113.7", Severity::High)).await;
         let second = started("203.0.113.8", Severity::High);
-        app.handle(sns(&second)).await.unwrap();
-        app.handle(sns(&second)).await.unwrap();
+        deliver(&app, &second).await;
+        deliver(&app, &second).await;
         assert_eq!(fx.acls.rules("acl-1"), [1, 100]);
         assert_eq!(
             fx.reported(),
@@ -604,7 +603,7 @@ mod tests {
             started("203.0.113.7", Severity::Medium),
             target_started("10.0.1.10"),
         ] {
-            let out = app.handle(sns(&doc)).await.unwrap();
+            let out = deliver(&app, &doc).await;
             assert_eq!(out["skipped"], 1, "{out}");
         }
         assert_eq!(fx.acls.creates(), 0);
@@ -639,7 +638,7 @@ mod tests {
         assert!(app.handle(sns(&doc)).await.is_err());
         assert_eq!(fx.acls.rules("acl-1"), [1, 100]);
         // Lambda's retry adopts the entry already made and reports it once.
-        app.handle(sns(&doc)).await.unwrap();
+        deliver(&app, &doc).await;
         assert_eq!(fx.acls.creates(), 1);
         assert_eq!(fx.reported(), [row("BLOCKED", "203.0.113.7/32", false)]);
         let doc: Value = serde_json::from_str(&fx.reports.messages()[0].message).unwrap();
@@ -654,8 +653,8 @@ mod tests {
         fx.reports.fail_next(1);
         assert!(app.handle(sns(&doc)).await.is_err());
         assert!(fx.reports.messages().is_empty());
-        app.handle(sns(&doc)).await.unwrap();
-        app.handle(sns(&doc)).await.unwrap();
+        deliver(&app, &doc).await;
+        deliver(&app, &doc).await;
         assert_eq!(fx.reported(), [row("BLOCKED", "203.0.113.7/32", false)]);
         assert_eq!(fx.acls.creates(), 1);
     }
@@ -664,13 +663,9 @@ mod tests {
     async fn the_schedule_releases_blocks_past_the_maximum_time_and_leaves_the_others() {
         let fx = Fixture::new();
         let app = fx.app(false, 100);
-        app.handle(sns(&started("203.0.113.7", Severity::High)))
-            .await
-            .unwrap();
+        deliver(&app, &started("203.0.113.7", Severity::High)).await;
         fx.clock.advance(1800);
-        app.handle(sns(&started("203.0.113.8", Severity::High)))
-            .await
-            .unwrap();
+        deliver(&app, &started("203.0.113.8", Severity::High)).await;
         app.handle(schedule()).await.unwrap();
         assert_eq!(fx.acls.rules("acl-1"), [1, 2, 100]);
         fx.clock.advance(1800);
@@ -684,7 +679,7 @@ mod tests {
             last.message
         );
         // The ENDED of the released incident, arriving late, does nothing more.
-        app.handle(sns(&ended("203.0.113.7"))).await.unwrap();
+        deliver(&app, &ended("203.0.113.7")).await;
         assert_eq!(fx.reports.messages().len(), 3);
     }
 

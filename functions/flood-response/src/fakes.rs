@@ -9,7 +9,9 @@ use flowlog_core::IpNet;
 
 use crate::config::IpSetRef;
 use crate::firewall::ApiError;
-use crate::firewall::nacl::{AclEntry, CreateError, DEFAULT_RULES_PER_DIRECTION, NetworkAcls};
+use crate::firewall::nacl::{
+    AclEntry, CreateError, DEFAULT_RULES_PER_DIRECTION, NetworkAcls, same_family,
+};
 use crate::firewall::waf::{IpSetView, IpSets, UpdateError};
 use crate::report::Message;
 use crate::sns::{PublishError, ReportSink};
@@ -100,13 +102,7 @@ impl IpSets for MemoryIpSets {
         })
     }
 
-    async fn update(
-        &self,
-        set: &IpSetRef,
-        addresses: Vec<String>,
-        description: Option<String>,
-        lock_token: &str,
-    ) -> Result<(), UpdateError> {
+    async fn update(&self, set: &IpSetRef, next: IpSetView) -> Result<(), UpdateError> {
         let mut inner = self.0.lock().unwrap();
         let found = inner
             .sets
@@ -116,12 +112,12 @@ impl IpSets for MemoryIpSets {
             found.addresses.push(other);
             found.token += 1;
         }
-        if found.token.to_string() != lock_token {
+        if found.token.to_string() != next.lock_token {
             inner.stale += 1;
             return Err(UpdateError::StaleToken);
         }
-        found.addresses = addresses;
-        found.description = description;
+        found.addresses = next.addresses;
+        found.description = next.description;
         found.token += 1;
         inner.updates += 1;
         Ok(())
@@ -228,17 +224,13 @@ impl NetworkAcls for MemoryAcls {
                 cidr: Some("192.0.2.99/32".parse().expect("a CIDR")),
             });
         }
-        let inbound = entries.iter().filter(|e| !e.egress);
-        if inbound.clone().any(|e| e.rule_number == rule_number) {
+        if entries
+            .iter()
+            .any(|e| !e.egress && e.rule_number == rule_number)
+        {
             return Err(CreateError::Exists);
         }
-        let family = inbound
-            .filter(|e| {
-                e.cidr
-                    .is_some_and(|c| c.addr().is_ipv4() == net.addr().is_ipv4())
-            })
-            .count();
-        if family >= DEFAULT_RULES_PER_DIRECTION {
+        if same_family(entries, net) >= DEFAULT_RULES_PER_DIRECTION {
             return Err(CreateError::LimitExceeded);
         }
         entries.push(AclEntry {

@@ -321,13 +321,7 @@ impl IpSets for RacingIpSets {
         self.inner.get(set).await
     }
 
-    async fn update(
-        &self,
-        set: &IpSetRef,
-        addresses: Vec<String>,
-        description: Option<String>,
-        lock_token: &str,
-    ) -> Result<(), UpdateError> {
+    async fn update(&self, set: &IpSetRef, next: IpSetView) -> Result<(), UpdateError> {
         if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let current = self.inner.get(set).await.unwrap();
             let mut theirs = current.addresses.clone();
@@ -339,14 +333,12 @@ impl IpSets for RacingIpSets {
                 .id(&set.id)
                 .set_addresses(Some(theirs))
                 .set_description(current.description)
-                .lock_token(lock_token)
+                .lock_token(&next.lock_token)
                 .send()
                 .await
                 .unwrap();
         }
-        self.inner
-            .update(set, addresses, description, lock_token)
-            .await
+        self.inner.update(set, next).await
     }
 }
 

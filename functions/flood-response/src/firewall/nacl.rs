@@ -124,8 +124,8 @@ fn slot(entries: &[AclEntry], net: IpNet, range: &RangeInclusive<i32>) -> Slot {
     Slot::Free(free)
 }
 
-/// Inbound entries of `net`'s address family.
-fn same_family(entries: &[AclEntry], net: IpNet) -> usize {
+/// Inbound entries of `net`'s address family (what AWS's per-direction quota counts).
+pub(crate) fn same_family(entries: &[AclEntry], net: IpNet) -> usize {
     entries
         .iter()
         .filter(|e| !e.egress)
@@ -136,7 +136,10 @@ fn same_family(entries: &[AclEntry], net: IpNet) -> usize {
         .count()
 }
 
-fn full(inbound: usize, same_family: usize) -> String {
+/// Why `net` is refused when its family's inbound entries fill the default quota.
+fn full(entries: &[AclEntry], net: IpNet) -> String {
+    let inbound = entries.iter().filter(|e| !e.egress).count();
+    let same_family = same_family(entries, net);
     format!(
         "the ACL has {same_family} inbound entries of this address family ({inbound} in all); \
          AWS allows {DEFAULT_RULES_PER_DIRECTION} per direction and family by default, the \
@@ -165,8 +168,7 @@ impl<P: NetworkAcls> Firewall for NaclFirewall<P> {
         Ok(match slot(&entries, net, &self.settings.rules) {
             // The quota may have been raised: a live block asks AWS; a dry run warns.
             Slot::Free(_) if same_family(&entries, net) >= DEFAULT_RULES_PER_DIRECTION => {
-                let inbound = entries.iter().filter(|e| !e.egress).count();
-                Outcome::Refused(full(inbound, same_family(&entries, net)))
+                Outcome::Refused(full(&entries, net))
             }
             Slot::Present(n) => Outcome::Placed {
                 rule_number: Some(n),
@@ -208,8 +210,7 @@ impl<P: NetworkAcls> Firewall for NaclFirewall<P> {
                     );
                 }
                 Err(CreateError::LimitExceeded) => {
-                    let inbound = entries.iter().filter(|e| !e.egress).count();
-                    return Ok(Outcome::Refused(full(inbound, same_family(&entries, net))));
+                    return Ok(Outcome::Refused(full(&entries, net)));
                 }
                 Err(CreateError::Failed(e)) => return Err(e.into()),
             }

@@ -15,7 +15,8 @@ use crate::config::{IpSetRef, WafScope, WafSettings};
 /// Addresses one IP set holds at most (a WAF quota that cannot be raised).
 pub const MAX_ADDRESSES_PER_SET: usize = 10_000;
 
-/// An IP set as read, with the token its next update must carry.
+/// An IP set as read, with the token its next update must carry; and the set an update
+/// writes, with the token read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpSetView {
     /// Its addresses (CIDRs, as WAF returns them).
@@ -45,13 +46,12 @@ pub trait IpSets: Send + Sync {
     /// `GetIPSet`.
     fn get(&self, set: &IpSetRef) -> impl Future<Output = Result<IpSetView, ApiError>> + Send;
 
-    /// `UpdateIPSet` with `lock_token`.
+    /// `UpdateIPSet`: `next`'s addresses and description replace the set's, with
+    /// `next.lock_token`.
     fn update(
         &self,
         set: &IpSetRef,
-        addresses: Vec<String>,
-        description: Option<String>,
-        lock_token: &str,
+        next: IpSetView,
     ) -> impl Future<Output = Result<(), UpdateError>> + Send;
 }
 
@@ -140,11 +140,7 @@ impl<P: IpSets> WafFirewall<P> {
                 Ok(None) => return Ok(Ok(false)),
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            match self
-                .sets
-                .update(set, addresses, view.description, &view.lock_token)
-                .await
-            {
+            match self.sets.update(set, IpSetView { addresses, ..view }).await {
                 Ok(()) => return Ok(Ok(true)),
                 Err(UpdateError::StaleToken) => {
                     tracing::info!(set = %set.name, attempt, "IP set changed since read: retrying");

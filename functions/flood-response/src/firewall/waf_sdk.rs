@@ -69,22 +69,16 @@ impl IpSets for SdkIpSets {
         })
     }
 
-    async fn update(
-        &self,
-        set: &IpSetRef,
-        addresses: Vec<String>,
-        description: Option<String>,
-        lock_token: &str,
-    ) -> Result<(), UpdateError> {
+    async fn update(&self, set: &IpSetRef, next: IpSetView) -> Result<(), UpdateError> {
         let sent = self
             .waf
             .update_ip_set()
             .scope(self.scope.clone())
             .name(&set.name)
             .id(&set.id)
-            .set_addresses(Some(addresses))
-            .set_description(description)
-            .lock_token(lock_token)
+            .set_addresses(Some(next.addresses))
+            .set_description(next.description)
+            .lock_token(next.lock_token)
             .send()
             .await;
         match sent {
