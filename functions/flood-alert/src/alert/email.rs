@@ -1,6 +1,6 @@
 //! The email: a plain-text report, one fact per line, ending with what to do.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 
 use flowlog_core::{Rule, WINDOW_SECS, utc};
 use flowlog_incidents::{AlertDocument, Stage};
@@ -163,35 +163,22 @@ pub(super) fn text(doc: &AlertDocument) -> String {
                     100.0 * target.share
                 );
             }
-            let ports: Vec<String> = f
-                .top_ports
-                .iter()
-                .map(|p| format!("{} ({})", p.port, flowlog_core::thousands(p.flows)))
-                .collect();
+            let ports = with_flows(f.top_ports.iter().map(|p| (p.port, p.flows)), "");
             let _ = writeln!(
                 t,
-                "  Destination ports: {} ({} distinct)",
-                or_none(&ports),
+                "  Destination ports: {ports} ({} distinct)",
                 f.distinct_ports
             );
-            let destinations: Vec<String> = f
-                .top_destinations
-                .iter()
-                .map(|d| format!("{} ({})", d.address, flowlog_core::thousands(d.flows)))
-                .collect();
-            let _ = writeln!(t, "  Destinations: {}", or_none(&destinations));
+            let destinations = f.top_destinations.iter().map(|d| (d.address, d.flows));
+            let _ = writeln!(t, "  Destinations: {}", with_flows(destinations, ""));
             if let Some(addresses) = f.addresses {
                 let _ = writeln!(t, "  Addresses of the /64 that sent: about {addresses}");
             }
         }
         Flood::Target(target) => {
             let _ = writeln!(t, "  Distinct sources: about {}", target.distinct_sources);
-            let sources: Vec<String> = target
-                .top_sources
-                .iter()
-                .map(|s| format!("{} ({} flows)", s.address, flowlog_core::thousands(s.flows)))
-                .collect();
-            let _ = writeln!(t, "  Heaviest sources: {}", or_none(&sources));
+            let sources = target.top_sources.iter().map(|s| (s.address, s.flows));
+            let _ = writeln!(t, "  Heaviest sources: {}", with_flows(sources, " flows"));
             if !target.flagged_sources.is_empty() {
                 let flagged: Vec<String> = target
                     .flagged_sources
@@ -266,11 +253,15 @@ pub(super) fn text(doc: &AlertDocument) -> String {
     t
 }
 
-fn or_none(items: &[String]) -> String {
-    if items.is_empty() {
+/// `item (flows)` for each, `unit` after the count, joined by commas; `none` for none.
+fn with_flows<T: Display>(items: impl Iterator<Item = (T, u64)>, unit: &str) -> String {
+    let listed: Vec<String> = items
+        .map(|(item, flows)| format!("{item} ({}{unit})", flowlog_core::thousands(flows)))
+        .collect();
+    if listed.is_empty() {
         "none".into()
     } else {
-        items.join(", ")
+        listed.join(", ")
     }
 }
 
@@ -281,45 +272,55 @@ mod tests {
     use super::super::fixtures::{detection, document};
     use super::*;
 
+    /// Fails naming the first of `needles` that `text` does not contain.
+    #[track_caller]
+    fn assert_contains_all(text: &str, needles: &[&str]) {
+        for needle in needles {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+
     #[test]
     fn the_email_reports_stage_incident_what_why_when_figures_signals_evidence_origin_and_next_steps()
      {
         let doc = document(&detection("203.0.113.7", 2000, 3, 0), Stage::Started);
         let text = text(&doc);
-        for needle in [
-            "STARTED: HIGH severity flood: syn-flood from 203.0.113.7",
-            "Id: 203.0.113.7@1700000040 (notice 1, alert id 203.0.113.7@1700000040#1)",
-            "Totals over 3 flagged minutes: 6,000 flows",
-            "Still going on",
-            "never completed their handshake",
-            "Why this is not a busy client",
-            "Worst minute: 2023-11-14T22:14:00Z",
-            "Minutes flagged: 3",
-            "Of them never completed: 2,000",
-            "half open per minute: 2,000 (threshold 300)",
-            "half open share: 100% (threshold 50%)",
-            "Target: 10.0.0.5:443",
-            "Destination ports: 443",
-            "Account: 123456789012",
-            "network ACL deny rule",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
-        }
+        assert_contains_all(
+            &text,
+            &[
+                "STARTED: HIGH severity flood: syn-flood from 203.0.113.7",
+                "Id: 203.0.113.7@1700000040 (notice 1, alert id 203.0.113.7@1700000040#1)",
+                "Totals over 3 flagged minutes: 6,000 flows",
+                "Still going on",
+                "never completed their handshake",
+                "Why this is not a busy client",
+                "Worst minute: 2023-11-14T22:14:00Z",
+                "Minutes flagged: 3",
+                "Of them never completed: 2,000",
+                "half open per minute: 2,000 (threshold 300)",
+                "half open share: 100% (threshold 50%)",
+                "Target: 10.0.0.5:443",
+                "Destination ports: 443",
+                "Account: 123456789012",
+                "network ACL deny rule",
+            ],
+        );
     }
 
     #[test]
     fn the_ended_email_gives_duration_and_totals_and_says_it_is_over() {
         let doc = document(&detection("203.0.113.7", 2000, 3, 0), Stage::Ended);
         let text = text(&doc);
-        for needle in [
-            "ENDED: HIGH severity flood: syn-flood from 203.0.113.7",
-            "Over: no flagged minute since",
-            "Duration so far: 3m",
-            "Totals over 3 flagged minutes",
-            "The flood is over",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
-        }
+        assert_contains_all(
+            &text,
+            &[
+                "ENDED: HIGH severity flood: syn-flood from 203.0.113.7",
+                "Over: no flagged minute since",
+                "Duration so far: 3m",
+                "Totals over 3 flagged minutes",
+                "The flood is over",
+            ],
+        );
         assert!(!text.contains("network ACL deny rule"));
     }
 
