@@ -7,6 +7,7 @@
 
 pub mod aws;
 mod clock;
+mod digest;
 mod dynamo;
 pub mod env;
 #[cfg(any(test, feature = "fakes"))]
@@ -22,6 +23,7 @@ mod state;
 mod summaries;
 
 pub use clock::{Clock, SystemClock};
+pub use digest::{FieldDigest, digest_128};
 pub use dynamo::{DynamoStore, MAX_BODY_BYTES};
 pub use lease::{Acquired, Lease, LeaseError};
 pub use logs::{aggregate_log_batch, log_batch_meta, newest_event};

@@ -7,6 +7,7 @@ use std::time::Instant;
 use flowlog_core::Aggregator;
 use flowlog_events::LogBatch;
 
+use crate::digest::digest_128;
 use crate::object::{LOGS_BUCKET_PREFIX, ObjectError, ObjectMeta, ObjectScan};
 use crate::settings::ReadSettings;
 
@@ -34,19 +35,9 @@ pub fn newest_event(batch: &LogBatch) -> Option<i64> {
         .max()
 }
 
-/// A 128-bit digest (two FNV-1a 64, the second salted) of the batch's event ids in order.
+/// A 128-bit digest ([`digest_128`]) of the batch's event ids in order.
 fn event_ids_digest(batch: &LogBatch) -> String {
-    let digest = |salt: u64| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt;
-        for event in &batch.events {
-            for b in event.id.bytes().chain([0xff]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        h
-    };
-    format!("{:016x}{:016x}", digest(0), digest(0x9e37_79b9_7f4a_7c15))
+    digest_128(batch.events.iter().map(|event| event.id.as_bytes()))
 }
 
 /// Reads `batch` into a fresh [`Aggregator`] with the function's read settings, on a blocking

@@ -15,6 +15,7 @@ use flate2::write::GzEncoder;
 use flowlog_core::Summary;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::digest_128;
 use crate::dynamo::MAX_BODY_BYTES;
 use crate::object::ObjectMeta;
 use crate::state::{Created, StateStore, StoreError};
@@ -177,25 +178,14 @@ fn bucket_of(minute: i64) -> i64 {
     minute.div_euclid(BUCKET_SECS) * BUCKET_SECS
 }
 
-/// A 128-bit digest (two FNV-1a 64 over the fields, the second salted) of the object version:
-/// keys run to 1,024 bytes, more than a DynamoDB sort key holds once bucket and tag are added.
+/// A 128-bit digest ([`digest_128`]) of the object version: keys run to 1,024 bytes, more than
+/// a DynamoDB sort key holds once bucket and tag are added.
 fn object_id(object: &ObjectMeta) -> String {
-    let fields = [
+    digest_128([
         object.bucket.as_str(),
         object.key.as_str(),
         object.etag.as_deref().unwrap_or(""),
-    ];
-    let digest = |salt: u64| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt;
-        for field in fields {
-            for b in field.bytes().chain([0xff]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        h
-    };
-    format!("{:016x}{:016x}", digest(0), digest(0x9e37_79b9_7f4a_7c15))
+    ])
 }
 
 /// gzip of the JSON, halving the sources and targets kept until it fits `max_bytes`.

@@ -19,7 +19,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flowlog_lambda::{Acquired, Clock, Lease, LeaseError, ObjectMeta, StateStore, StoreError};
+use flowlog_lambda::{
+    Acquired, Clock, FieldDigest, Lease, LeaseError, ObjectMeta, StateStore, StoreError,
+};
 
 use crate::cloudwatch::{MetricsSink, PublishError};
 use crate::metrics::Datum;
@@ -221,27 +223,21 @@ fn holder_id(now: i64) -> String {
     format!("{}-{now}-{n}", std::process::id())
 }
 
-/// A stable 64-bit FNV-1a digest of a batch's content, so a batch that changes (other settings)
-/// is never mistaken for one published before.
+/// A stable 64-bit digest ([`FieldDigest`]) of a batch's content, so a batch that changes
+/// (other settings) is never mistaken for one published before.
 fn fingerprint(batch: &[Datum]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        hash = (hash ^ 0xff).wrapping_mul(0x0100_0000_01b3);
-    };
+    let mut digest = FieldDigest::default();
     for d in batch {
-        eat(d.name.as_bytes());
+        digest.field(d.name.as_bytes());
         for dim in &d.dimensions {
-            eat(dim.name.as_bytes());
-            eat(dim.value.as_bytes());
+            digest.field(dim.name.as_bytes());
+            digest.field(dim.value.as_bytes());
         }
-        eat(&d.timestamp.to_le_bytes());
-        eat(&d.value.to_bits().to_le_bytes());
-        eat(d.unit.as_str().as_bytes());
+        digest.field(&d.timestamp.to_le_bytes());
+        digest.field(&d.value.to_bits().to_le_bytes());
+        digest.field(d.unit.as_str().as_bytes());
     }
-    hash
+    digest.finish()
 }
 
 #[cfg(test)]
