@@ -201,13 +201,9 @@ fn task_object(schema: Schema, task: &RawTask) -> Result<ObjectRef, DecodeError>
     })?;
     let fallback = (decoded != raw).then_some(raw);
     Ok(ObjectRef {
-        bucket,
-        key: decoded,
         fallback_key: fallback,
-        size: None,
-        etag: None,
         version_id: task.s3_version_id.clone().filter(|v| !v.is_empty()),
-        sequencer: None,
+        ..ObjectRef::new(bucket, decoded)
     })
 }
 

@@ -284,15 +284,7 @@ mod tests {
     use crate::logs::LogBatch;
 
     fn object(key: &str) -> ObjectRef {
-        ObjectRef {
-            bucket: "b".into(),
-            key: key.into(),
-            fallback_key: None,
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
-        }
+        ObjectRef::new("b", key)
     }
 
     fn objects(keys: &[&str]) -> Vec<Input> {
@@ -447,10 +439,7 @@ mod tests {
     async fn batch_operations_tasks_are_answered_one_by_one_by_how_they_failed() {
         let task = |id: &str, key: &str| BatchTask {
             task_id: id.into(),
-            object: Ok(ObjectRef {
-                bucket: "logs".into(),
-                ..object(key)
-            }),
+            object: Ok(ObjectRef::new("logs", key)),
         };
         let job = BatchJob {
             schema: Schema::V2,

@@ -59,18 +59,6 @@ impl Scope {
 mod tests {
     use super::*;
 
-    fn object(bucket: &str, key: &str) -> ObjectRef {
-        ObjectRef {
-            bucket: bucket.into(),
-            key: key.into(),
-            fallback_key: None,
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
-        }
-    }
-
     fn scope() -> Scope {
         Scope {
             bucket: Some("logs".into()),
@@ -86,7 +74,11 @@ mod tests {
             "AWSLogs/aws-account-id%3D123456789012/aws-service%3Dvpcflowlogs/x.log.gz",
             "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2025/month=01/day=01/hour=00/x.log.parquet",
         ] {
-            assert_eq!(scope().excludes(&object("logs", key)), None, "{key}");
+            assert_eq!(
+                scope().excludes(&ObjectRef::new("logs", key)),
+                None,
+                "{key}"
+            );
         }
     }
 
@@ -98,7 +90,7 @@ mod tests {
             "AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/01/01/x.json",
             "other/123456789012/vpcflowlogs/us-east-1/x.log.gz",
         ] {
-            let why = scope().excludes(&object("logs", key)).expect(key);
+            let why = scope().excludes(&ObjectRef::new("logs", key)).expect(key);
             assert!(why.contains("AWSLogs/…vpcflowlogs/….log.gz"), "{why}");
         }
     }
@@ -107,7 +99,9 @@ mod tests {
     fn another_bucket_is_out_of_scope() {
         let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/x.log.gz";
         assert_eq!(
-            scope().excludes(&object("elsewhere", key)).as_deref(),
+            scope()
+                .excludes(&ObjectRef::new("elsewhere", key))
+                .as_deref(),
             Some("bucket is not logs")
         );
     }
@@ -115,14 +109,14 @@ mod tests {
     #[test]
     fn an_unset_scope_reads_everything() {
         assert_eq!(
-            Scope::default().excludes(&object("any", "letter.txt")),
+            Scope::default().excludes(&ObjectRef::new("any", "letter.txt")),
             None
         );
     }
 
     #[test]
     fn the_decoded_fallback_key_may_match() {
-        let mut eventbridge = object("logs", "vpc%2FAWSLogs/1/vpcflowlogs/x.log.gz");
+        let mut eventbridge = ObjectRef::new("logs", "vpc%2FAWSLogs/1/vpcflowlogs/x.log.gz");
         eventbridge.fallback_key = Some("vpc/AWSLogs/1/vpcflowlogs/x.log.gz".into());
         let scope = Scope {
             bucket: None,

@@ -469,13 +469,8 @@ mod tests {
 
     fn object(key: &str, fallback: Option<&str>) -> ObjectRef {
         ObjectRef {
-            bucket: "logs".into(),
-            key: key.into(),
             fallback_key: fallback.map(str::to_owned),
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
+            ..ObjectRef::new("logs", key)
         }
     }
 
