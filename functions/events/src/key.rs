@@ -4,29 +4,12 @@
 /// Decodes `application/x-www-form-urlencoded` text: `+` is a space, `%XX` a byte. A `%` not
 /// followed by two hex digits is kept as it is. Returns `None` if the bytes are not UTF-8.
 pub fn form_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex(byte: Option<&u8>) -> Option<u8> {
-    let b = *byte?;
-    (b as char).to_digit(16).map(|d| d as u8)
+    // A `+` in the key itself arrives as `%2B`: only literal ones are spaces.
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 #[cfg(test)]
