@@ -4,11 +4,24 @@ use std::fmt::Display;
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+
 use serde_json::{Value, json};
 
 use crate::batch::{ResultCode, TaskResult};
 use crate::decode::{Input, ObjectRef, Trigger};
 use crate::scope::Scope;
+
+/// The answer to an SQS-triggered invocation: the messages that failed, for Lambda to return
+/// to their queue (`ReportBatchItemFailures`); the others are deleted.
+pub fn partial_batch_response(failed: impl IntoIterator<Item = String>) -> Value {
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    serde_json::to_value(response).expect("a batch response serialises")
+}
 
 /// One input (or undecodable message) that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +219,7 @@ where
             Ok(Value::Object(response))
         }
         Trigger::Sqs(items) => {
-            let mut response = SqsBatchResponse::default();
+            let mut failed = Vec::new();
             for item in items {
                 let ok = match item.inputs {
                     Err(e) => {
@@ -229,15 +242,13 @@ where
                     }
                 };
                 if !ok {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = item.message_id;
-                    response.batch_item_failures.push(failure);
+                    failed.push(item.message_id);
                 }
             }
             if skipped > 0 {
                 tracing::warn!(out_of_scope = skipped, "objects out of scope were not read");
             }
-            Ok(serde_json::to_value(response).expect("a batch response serialises"))
+            Ok(partial_batch_response(failed))
         }
         Trigger::Batch(mut job) => {
             let mut results = Vec::with_capacity(job.tasks.len());

@@ -20,6 +20,7 @@ pub use batch::{BatchJob, BatchTask, MAX_RESULT_STRING, ResultCode, Schema, Task
 pub use decode::{DecodeError, Input, MAX_NESTING, ObjectRef, SqsItem, Trigger, decode};
 pub use dispatch::{
     DispatchError, Failure, ObjectFailure, Retry, dispatch, dispatch_inputs, handle, handle_inputs,
+    partial_batch_response,
 };
 pub use key::form_decode;
 pub use logs::{LogBatch, LogEvent, MAX_LOG_DATA_BYTES};

@@ -1,8 +1,9 @@
 //! The handler: decode what asked for a verdict, run the detector, report.
 
+use flowlog_events::partial_batch_response;
 use flowlog_incidents::Origin;
 use flowlog_lambda::{Clock, DynamoStore, StateStore, SummaryLog, SystemClock};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::detector::{Detector, Judging, Run};
@@ -90,7 +91,7 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> App<S, A> {
                     "verdict"
                 );
                 if queued {
-                    Ok(json!({"batchItemFailures": []}))
+                    Ok(partial_batch_response([]))
                 } else {
                     Ok(serde_json::to_value(&report).expect("plain counts serialize"))
                 }
@@ -98,12 +99,7 @@ impl<S: StateStore + Clone, A: AlertSink + Sync> App<S, A> {
             Err(error) => {
                 tracing::error!(trigger = trigger.source, now = run.now, error = %error, duration_ms, "verdict failed");
                 if queued {
-                    let failures: Vec<Value> = trigger
-                        .message_ids
-                        .iter()
-                        .map(|id| json!({"itemIdentifier": id}))
-                        .collect();
-                    Ok(json!({"batchItemFailures": failures}))
+                    Ok(partial_batch_response(trigger.message_ids.iter().cloned()))
                 } else {
                     Err(error.into())
                 }

@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use flowlog_core::IpNet;
+use flowlog_events::partial_batch_response;
 use flowlog_incidents::{AlertDocument, FloodFinding, Stage};
 use flowlog_lambda::{Clock, Created, Replaced, StateStore, StoreError};
 use serde_json::{Value, json};
@@ -154,10 +155,10 @@ impl<F: Firewall, S: StateStore, R: ReportSink, C: Clock> App<F, S, R, C> {
                     };
                     if let Err(e) = outcome {
                         tracing::error!(message_id = %id, error = %e, "redriven message failed");
-                        failures.push(json!({ "itemIdentifier": id }));
+                        failures.push(id);
                     }
                 }
-                Ok(json!({ "batchItemFailures": failures }))
+                Ok(partial_batch_response(failures))
             }
             None => match event::decode(&payload) {
                 Ok(work) => self
