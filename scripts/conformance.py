@@ -16,7 +16,8 @@ Usage:
 
 Exit status: 0, or with --strict 1 when a disagreement is not explained by KNOWN_DIFFERENCES
 (or the harness could not map our output to the input lines).
-Python 3.11 standard library only.
+Python 3.11 and PyYAML (the pinned tools venv has it: `scripts/tools.sh cfn-lint`; without it in
+the interpreter running this script, the script runs itself again with .tools/venv/bin/python).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import datetime as dt
 import gzip
 import ipaddress
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +37,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 REPO = Path(__file__).resolve().parent.parent
+TOOLS_VENV = REPO / ".tools/venv"
+
+try:
+    import yaml
+except ImportError:
+    if (TOOLS_VENV / "bin/python").exists() and Path(sys.prefix).resolve() != TOOLS_VENV.resolve():
+        os.execv(TOOLS_VENV / "bin/python", [str(TOOLS_VENV / "bin/python"), __file__, *sys.argv[1:]])
+    raise SystemExit("conformance.py needs PyYAML: `scripts/tools.sh cfn-lint` installs it in .tools/venv")
 
 # ---------------------------------------------------------------------------------------------
 # Known intentional differences. Each entry matches disagreements by peer (prefix), kind
@@ -180,108 +190,6 @@ def same(field: str, ours: Any, theirs: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# A minimal block-YAML reader: enough for the Beats test table (comments, plain/quoted scalars,
-# anchors, aliases, `<<` merge) and the OTel expected logs (nested maps and sequences).
-# ---------------------------------------------------------------------------------------------
-_KEY = re.compile(r"^([A-Za-z0-9_.<][A-Za-z0-9_./<-]*):(?:\s+(.*))?$")
-
-
-def yaml_load(text: str) -> Any:
-    lines: list[tuple[int, str]] = []
-    for raw in text.splitlines():
-        stripped = raw.rstrip()
-        content = stripped.lstrip(" ")
-        if not content or content.startswith("#") or content in ("---", "..."):
-            continue
-        lines.append((len(stripped) - len(content), content))
-    anchors: dict[str, Any] = {}
-    pos = 0
-
-    def scalar(text: str) -> Any:
-        if text.startswith('"'):
-            end = 1
-            while text[end] != '"':
-                end += 2 if text[end] == "\\" else 1
-            return json.loads(text[: end + 1])
-        if text.startswith("'"):
-            out, i = [], 1
-            while True:
-                if text[i] == "'":
-                    if text[i + 1 : i + 2] == "'":
-                        out.append("'")
-                        i += 2
-                        continue
-                    return "".join(out)
-                out.append(text[i])
-                i += 1
-        if text.startswith("*"):
-            return anchors[text[1:].strip()]
-        if text == "{}":
-            return {}
-        if text == "[]":
-            return []
-        cut = text.find(" #")
-        return (text if cut < 0 else text[:cut]).rstrip()
-
-    def is_item(content: str) -> bool:
-        return content == "-" or content.startswith("- ")
-
-    def node(indent: int) -> Any:
-        if pos >= len(lines) or lines[pos][0] < indent:
-            return None
-        level, content = lines[pos]
-        return sequence(level) if is_item(content) else mapping(level)
-
-    def sequence(level: int) -> list:
-        nonlocal pos
-        items = []
-        while pos < len(lines) and lines[pos][0] == level and is_item(lines[pos][1]):
-            rest = lines[pos][1][1:].lstrip(" ")
-            if not rest:
-                pos += 1
-                items.append(node(level + 1))
-            elif rest[0] not in "'\"" and _KEY.match(rest):
-                lines[pos] = (level + len(lines[pos][1]) - len(rest), rest)
-                items.append(mapping(lines[pos][0]))
-            else:
-                pos += 1
-                items.append(scalar(rest))
-        return items
-
-    def mapping(level: int) -> dict:
-        nonlocal pos
-        out: dict[str, Any] = {}
-        while pos < len(lines) and lines[pos][0] == level and not is_item(lines[pos][1]):
-            match = _KEY.match(lines[pos][1])
-            if not match:
-                raise ValueError(f"unsupported YAML line: {lines[pos][1]!r}")
-            key, rest = match.group(1), (match.group(2) or "").strip()
-            pos += 1
-            anchor = None
-            if rest.startswith("&"):
-                anchor, _, rest = rest[1:].partition(" ")
-                rest = rest.strip()
-            if rest:
-                value = scalar(rest)
-            elif pos < len(lines) and (
-                lines[pos][0] > level or (lines[pos][0] == level and is_item(lines[pos][1]))
-            ):
-                value = node(lines[pos][0])
-            else:
-                value = None
-            if anchor:
-                anchors[anchor] = value
-            if key == "<<":
-                for k, v in value.items():
-                    out.setdefault(k, v)
-            else:
-                out[key] = value
-        return out
-
-    return node(0)
-
-
-# ---------------------------------------------------------------------------------------------
 # Samples and the inputs they are fed in.
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
@@ -322,6 +230,10 @@ class Unit:
     header_only: int | None = None  # expected record count for a header-only case
     records: list[dict] = dataclasses.field(default_factory=list)
     error: str = ""
+
+    def add(self, line_no: int, line: str, expects: list[Expect] | None = None, **kw: Any) -> None:
+        """Appends a sample of this unit's line `line_no` (keywords: see Sample)."""
+        self.samples.append(Sample(self.peer, self.name, line_no, line, expects, **kw))
 
 
 def lines_of(content: bytes) -> list[bytes]:
@@ -413,7 +325,7 @@ def ecs_parsed(doc: dict) -> bool:
 # ---------------------------------------------------------------------------------------------
 def beats_processor(root: Path, unmapped: set[str]) -> list[Unit]:
     base = root / "elastic-beats/processor-aws_vpcflow"
-    table = yaml_load((base / "aws-vpc-flow-logs.yml").read_text())
+    table = yaml.safe_load((base / "aws-vpc-flow-logs.yml").read_text())
     units = []
     for case, spec in table.items():
         golden = base / f"{case}.golden.json"
@@ -424,9 +336,7 @@ def beats_processor(root: Path, unmapped: set[str]) -> list[Unit]:
         for i, (line, doc) in enumerate(zip(spec["samples"], docs, strict=True), 1):
             if doc.get("message") not in (None, line):
                 raise SystemExit(f"{golden}: sample {i} does not match its golden message")
-            unit.samples.append(
-                Sample(unit.peer, unit.name, i, line, ecs_expects(doc, unmapped), note=spec.get("mode", "ecs"))
-            )
+            unit.add(i, line, ecs_expects(doc, unmapped), note=spec.get("mode", "ecs"))
         units.append(unit)
     return units
 
@@ -448,16 +358,7 @@ def beats_module(root: Path, unmapped: set[str]) -> list[Unit]:
             line = lines[no - 1].decode()
             assert doc["event.original"] == line, (log, no)
             valid = ecs_parsed(doc)
-            unit.samples.append(
-                Sample(
-                    unit.peer,
-                    unit.name,
-                    no,
-                    line,
-                    ecs_expects(doc, unmapped) if valid else None,
-                    peer_valid=valid,
-                )
-            )
+            unit.add(no, line, ecs_expects(doc, unmapped) if valid else None, peer_valid=valid)
         units.append(unit)
     return units
 
@@ -504,16 +405,7 @@ def elastic_integrations(root: Path, unmapped: set[str]) -> list[Unit]:
                 if original not in (None, unwrapped):
                     raise SystemExit(f"{expected_path}: entry {no} does not match line {no}")
                 expects = ecs_expects(doc, unmapped)
-            unit.samples.append(
-                Sample(
-                    unit.peer,
-                    unit.name,
-                    no,
-                    line,
-                    expects,
-                    note="" if docs is not None else "expected output not in corpus: parse check only",
-                )
-            )
+            unit.add(no, line, expects, note="" if docs is not None else "expected output not in corpus: parse check only")
         units.append(unit)
     return units
 
@@ -531,17 +423,17 @@ def vector_vrl(root: Path, unmapped: set[str]) -> list[Unit]:
         line, fmt = literals[0], (literals[1] if len(literals) > 1 else None)
         unit = text_unit("vector-vrl", f"docs example {i}", [line], fmt)
         # VRL returns every format field, `-` as null: a missing key would be a difference.
-        unit.samples.append(Sample(unit.peer, unit.name, 1, line, expects_of(example["return"]), covered=lambda f: True))
+        unit.add(1, line, expects_of(example["return"]), covered=lambda f: True)
         units.append(unit)
     cases = json.loads((base / "parse_aws_vpc_flow_log.test-cases.json").read_text())
     for case in cases["exact_cases"]:
         unit = text_unit("vector-vrl", f"test {case['name']}", [case["value"]], case["format"])
-        unit.samples.append(Sample(unit.peer, unit.name, 1, case["value"], expects_of(case["want"]), covered=lambda f: True))
+        unit.add(1, case["value"], expects_of(case["want"]), covered=lambda f: True)
         units.append(unit)
     for i, group in enumerate(cases["accept_cases"], 1):
         unit = text_unit("vector-vrl", f"accept group {i}", group["lines"], group["format"])
         for no, line in enumerate(group["lines"], 1):
-            unit.samples.append(Sample(unit.peer, unit.name, no, line, None, note="asserted only to parse"))
+            unit.add(no, line, note="asserted only to parse")
         units.append(unit)
     return units
 
@@ -577,16 +469,12 @@ def flowlogs_reader(root: Path, unmapped: set[str]) -> list[Unit]:
         unit = Unit("flowlogs-reader", name, content)
         for no in sorted(wanted):
             expects, full = wanted[no]
-            unit.samples.append(
-                Sample(
-                    unit.peer,
-                    name,
-                    no,
-                    lines[no - 1].decode(),
-                    expects,
-                    covered=(lambda f: f in KNOWN) if full else (lambda f: False),
-                    note="" if expects is not None else "asserted only to parse",
-                )
+            unit.add(
+                no,
+                lines[no - 1].decode(),
+                expects,
+                covered=(lambda f: f in KNOWN) if full else (lambda f: False),
+                note="" if expects is not None else "asserted only to parse",
             )
         units.append(unit)
     for name, records in whole.items():
@@ -594,7 +482,7 @@ def flowlogs_reader(root: Path, unmapped: set[str]) -> list[Unit]:
         if name.endswith(".parquet"):
             unit = Unit("flowlogs-reader", name, content)
             for i, record in enumerate(records, 1):
-                unit.samples.append(Sample(unit.peer, name, i, f"<parquet row {i}>", expects_of(record)))
+                unit.add(i, f"<parquet row {i}>", expects_of(record))
             units.append(unit)
             continue
         # The tests serve the text bodies gzip'd from S3: do the same.
@@ -604,9 +492,9 @@ def flowlogs_reader(root: Path, unmapped: set[str]) -> list[Unit]:
         pending = iter(records)
         for no, line in enumerate(lines[1:], 2):
             if len(line.split()) != width:  # flowlogs-reader skips such lines ("bogus line")
-                unit.samples.append(Sample(unit.peer, name, no, line, None, peer_valid=False))
+                unit.add(no, line, peer_valid=False)
                 continue
-            unit.samples.append(Sample(unit.peer, name, no, line, expects_of(next(pending))))
+            unit.add(no, line, expects_of(next(pending)))
         units.append(unit)
     return units
 
@@ -646,7 +534,7 @@ def otel_records(path: Path, unmapped: set[str]) -> list[list[Expect]]:
         return next(iter(v.values()))
 
     out = []
-    for resource in yaml_load(path.read_text())["resourceLogs"]:
+    for resource in yaml.safe_load(path.read_text())["resourceLogs"]:
         res = {a["key"]: value(a["value"]) for a in resource["resource"].get("attributes") or []}
         for scope in resource["scopeLogs"]:
             for record in scope["logRecords"]:
@@ -688,9 +576,9 @@ def opentelemetry(root: Path, unmapped: set[str]) -> list[Unit]:
         records = iter(otel_records(base / expected, unmapped)) if expected else None
         for no, line in enumerate(lines[1:], 2):
             if records is None:
-                unit.samples.append(Sample(unit.peer, name, no, line, None, peer_valid=False, note="peer: error"))
+                unit.add(no, line, peer_valid=False, note="peer: error")
             else:
-                unit.samples.append(Sample(unit.peer, name, no, line, next(records), covered=covered))
+                unit.add(no, line, next(records), covered=covered)
         units.append(unit)
     cloudwatch = {
         "valid_vpc_flow_cw.json": ("valid_vpc_flow_cw_expected.yaml", None),
@@ -702,7 +590,7 @@ def opentelemetry(root: Path, unmapped: set[str]) -> list[Unit]:
         fmt = " ".join(f"${{{f}}}" for f in fmt.split()) if fmt else None
         unit = text_unit("opentelemetry", f"{name} (CloudWatch events)", messages, fmt)
         for no, (line, expects) in enumerate(zip(messages, otel_records(base / expected, unmapped), strict=True), 1):
-            unit.samples.append(Sample(unit.peer, unit.name, no, line, expects, covered=covered))
+            unit.add(no, line, expects, covered=covered)
         units.append(unit)
     return units
 
@@ -718,7 +606,7 @@ def panther(root: Path, unmapped: set[str]) -> list[Unit]:
             continue
         unit = text_unit("panther", case["test"], [case["header"], case["line"]])
         expects = [Expect(k, normalise(k, v), k) for k, v in case["expected"].items()]
-        unit.samples.append(Sample(unit.peer, unit.name, 2, case["line"], expects))
+        unit.add(2, case["line"], expects)
         units.append(unit)
     return units
 
