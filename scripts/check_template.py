@@ -14,9 +14,11 @@ for three parameter sets: the defaults, an existing bucket with every prefix and
 (so that a hard-coded value cannot pass for a parameter), and the other inputs turned on (a
 CloudWatch Logs group, an SSE-KMS key, delivery accounts).
 
-The environment variables each function must have are not listed here: they are the
-upper-case names the Rust sources under functions/ pass to the settings helpers (outside test
-modules), so a new setting without a template parameter fails the check.
+The environment variables each function must have are not listed here: they are in its
+settings list, functions/<function>/settings.txt, which the function's tests/settings.rs makes
+from the Rust code itself (the names its Config asks for, in every mode, and those it reads
+straight from the environment) and keeps current, so a new setting without a template parameter
+fails the check.
 """
 
 from __future__ import annotations
@@ -259,73 +261,18 @@ class Scenario:
 
 # --------------------------------------------------------------------------- settings in code
 
-
-def strip_test_modules(src: str) -> str:
-    """Removes `#[cfg(test)] mod x { ... }` blocks (brace matching that skips strings, chars and
-    comments)."""
-    pattern = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{")
-    out, i = [], 0
-    while (m := pattern.search(src, i)) is not None:
-        out.append(src[i : m.start()])
-        i = _block_end(src, m.end() - 1)
-    out.append(src[i:])
-    return "".join(out)
-
-
-def _block_end(src: str, open_brace: int) -> int:
-    depth, k, n = 0, open_brace, len(src)
-    while k < n:
-        c = src[k]
-        if src.startswith("//", k):
-            k = src.find("\n", k)
-            k = n if k < 0 else k
-            continue
-        if src.startswith("/*", k):
-            end = src.find("*/", k + 2)
-            k = n if end < 0 else end + 2
-            continue
-        raw = re.match(r'b?r(#*)"', src[k:])
-        if raw and (k == 0 or not (src[k - 1].isalnum() or src[k - 1] == "_")):
-            closing = '"' + raw.group(1)
-            end = src.find(closing, k + raw.end())
-            k = n if end < 0 else end + len(closing)
-            continue
-        if c == '"':
-            k += 1
-            while k < n and src[k] != '"':
-                k += 2 if src[k] == "\\" else 1
-            k += 1
-            continue
-        if c == "'":
-            if src.startswith("\\", k + 1):
-                end = src.find("'", k + 3)
-                k = n if end < 0 else end + 1
-                continue
-            if k + 2 < n and src[k + 2] == "'":
-                k += 3
-                continue
-            k += 1  # a lifetime
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return k + 1
-        k += 1
-    return n
-
-
-# Read straight from the process environment, and why the template need not set them.
+# Read by the code but set by Lambda itself, and why the template need not set them.
 RUNTIME_PROVIDED = {
     "AWS_REGION": "set by Lambda: the function's region, named in alerts",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "set by Lambda from MemorySize: the memory budget",
     "AWS_LAMBDA_LOG_LEVEL": "set by Lambda from LoggingConfig.ApplicationLogLevel",
     "RUST_LOG": "fallback when AWS_LAMBDA_LOG_LEVEL is unset (never, with LoggingConfig)",
 }
+SETTINGS_LIST = "settings.txt"
 
 
 class CodeSettings:
-    """Which environment variables each function crate (and the crates it uses) reads."""
+    """Which environment variables each function crate reads: its settings list."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -368,55 +315,24 @@ class CodeSettings:
             todo.extend(self._deps(c))
         return [p for c in seen for p in sorted((c / "src").rglob("*.rs"))]
 
-    def reads(self, binary: str) -> tuple[set[str], set[str]]:
-        """(names read through the settings helpers, names read straight from the env).
-
-        The function's own crate counts whole. In the crates it depends on, a top-level item
-        (`fn name` or `impl Name`) counts only if the function's own crate names it: the shared
-        crate reads settings for several functions (ReadSettings only for the reader).
-        """
-        own = self.crates.get(binary)
-        if own is None:
-            return set(), set()
-        own_dir = own.resolve()
-        own_texts, dep_texts = [], []
-        for p in self.sources(binary):
-            text = strip_test_modules(p.read_text())
-            (own_texts if own_dir in p.resolve().parents else dep_texts).append(text)
-        own_all = "\n".join(own_texts)
-        texts = own_texts + [t for text in dep_texts for t in used_items(text, own_all)]
-        helpers = {"raw", "parse", "number"}
-        for text in own_texts + dep_texts:
-            helpers |= set(re.findall(r"fn\s+(\w+)\s*(?:<[^>]*>)?\(\s*&self,\s*name:\s*&str", text))
-            helpers |= set(re.findall(r"let\s+(\w+)\s*=\s*\|\s*name:\s*&str", text))
-        settings, direct = set(), set()
-        for text in texts:
-            for callee, name in re.findall(r'\b(\w+)\(\s*"([A-Z][A-Z0-9_]+)"', text):
-                if callee in helpers:
-                    settings.add(name)
-            direct |= set(re.findall(r'env::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]+)"', text))
-        return settings, direct - settings
-
-
-def used_items(text: str, user: str) -> list[str]:
-    """The parts of `text` a crate whose sources are `user` can reach: every top-level `fn` or
-    `impl` block whose name `user` mentions, and everything outside such blocks."""
-    item = re.compile(r"^(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:fn\s+(\w+)|impl(?:<[^>]*>)?\s+(?:\w+\s+for\s+)?(\w+))", re.M)
-    out, i = [], 0
-    for m in item.finditer(text):
-        if m.start() < i:
-            continue
-        brace = text.find("{", m.end())
-        if brace < 0:
-            break
-        end = _block_end(text, brace)
-        out.append(text[i : m.start()])
-        name = m.group(1) or m.group(2)
-        if re.search(rf"\b{re.escape(name)}\b", user):
-            out.append(text[m.start() : end])
-        i = end
-    out.append(text[i:])
-    return out
+    def reads(self, binary: str) -> tuple[set[str], list[str]]:
+        """(the names in the function's settings list, problems with the list)."""
+        crate = self.crates.get(binary)
+        if crate is None:
+            return set(), [f"{binary}: no crate under functions/"]
+        path = crate / SETTINGS_LIST
+        shown = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+        regenerate = f"UPDATE_SETTINGS=1 cargo test -p {binary} --test settings"
+        if not path.exists():
+            return set(), [f"{binary}: no settings list {shown} (make it: {regenerate})"]
+        names = [line.strip() for line in path.read_text().splitlines()]
+        names = [n for n in names if n and not n.startswith("#")]
+        problems = []
+        if names != sorted(set(names)):
+            problems.append(f"{shown} is not sorted and unique (regenerate: {regenerate})")
+        if any(not re.fullmatch(r"[A-Z][A-Z0-9_]*", n) for n in names):
+            problems.append(f"{shown} has a line that is no variable name (regenerate: {regenerate})")
+        return set(names), problems
 
 
 # --------------------------------------------------------------------------- checks
@@ -701,9 +617,11 @@ class Checker:
     def env_vars(self, s: Scenario) -> list[str]:
         problems = []
         for binary in self.present(s):
-            settings, direct = self.code.reads(binary)
+            reads, list_problems = self.code.reads(binary)
+            problems += list_problems
+            settings = reads - RUNTIME_PROVIDED.keys()
             if len(settings) < 3:
-                problems.append(f"{binary}: only {sorted(settings)} found in the code (did the settings API change?)")
+                problems.append(f"{binary}: only {sorted(settings)} in its settings list (is it current?)")
             env = self.env(s, binary)
             missing = sorted(settings - env.keys())
             extra = env.keys() - settings
@@ -716,10 +634,7 @@ class Checker:
                 problems.append(f"{binary} reads {missing} but the template does not set them")
             if extra:
                 problems.append(f"{binary} is given {extra}, which its code does not read")
-            for name in sorted(direct - env.keys()):
-                if name not in RUNTIME_PROVIDED:
-                    problems.append(f"{binary} reads {name} straight from the environment; set or explain it")
-            if "AWS_LAMBDA_LOG_LEVEL" in direct and not s.props(self.function(binary)).get("LoggingConfig", {}).get(
+            if "AWS_LAMBDA_LOG_LEVEL" in reads and not s.props(self.function(binary)).get("LoggingConfig", {}).get(
                 "ApplicationLogLevel"
             ):
                 problems.append(f"{binary}: AWS_LAMBDA_LOG_LEVEL needs LoggingConfig.ApplicationLogLevel")

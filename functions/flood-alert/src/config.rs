@@ -24,14 +24,7 @@ pub struct Config {
 impl Config {
     /// Reads and validates the settings.
     pub fn from_settings(s: &Settings<'_>) -> Result<Config, SettingError> {
-        let topic_arn = s.required("TOPIC_ARN")?;
-        if !topic_arn.starts_with("arn:") {
-            return Err(SettingError {
-                name: "TOPIC_ARN".into(),
-                value: topic_arn,
-                expected: "an SNS topic ARN".into(),
-            });
-        }
+        let topic_arn = flowlog_lambda::settings::topic_arn(s)?;
         let defaults = Policy::default();
         Ok(Config {
             topic_arn,

@@ -132,11 +132,6 @@ fn rule_range(text: &str) -> Option<RangeInclusive<i32>> {
 impl Config {
     /// Reads and validates the settings.
     pub fn from_settings(s: &Settings<'_>) -> Result<Config, SettingError> {
-        let required = |name: &str| {
-            s.raw(name)
-                .ok_or_else(|| invalid(name, "", "a value (it is required)"))
-        };
-        // Every variable is named literally at its call, so that the template check finds it.
         let cidrs = |name: &str| {
             s.parse(
                 name,
@@ -207,7 +202,7 @@ impl Config {
                 Mode::Waf(waf)
             }
             Some("nacl") => {
-                let acl_id = required("NACL_ID")?;
+                let acl_id = s.required("NACL_ID")?;
                 let valid = acl_id.strip_prefix("acl-").is_some_and(|hex| {
                     !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
                 });
@@ -224,10 +219,7 @@ impl Config {
             }
             Some(other) => return Err(invalid("RESPONSE", other, "none, waf or nacl")),
         };
-        let topic_arn = required("TOPIC_ARN")?;
-        if !topic_arn.starts_with("arn:") {
-            return Err(invalid("TOPIC_ARN", &topic_arn, "an SNS topic ARN"));
-        }
+        let topic_arn = flowlog_lambda::settings::topic_arn(s)?;
         Ok(Config {
             mode,
             dry_run: s.parse("DRY_RUN", false, "true or false", |v| v.parse().ok())?,

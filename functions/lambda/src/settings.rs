@@ -1,5 +1,7 @@
 //! Typed settings from environment variables, validated once at cold start.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use flowlog_core::{AggregateOptions, FloodRules, Format, MemoryBudget, ScanOptions};
@@ -75,6 +77,135 @@ impl<'a> Settings<'a> {
         self.parse(name, default, &expected, |v| {
             v.parse().ok().filter(|n| range.contains(n))
         })
+    }
+}
+
+/// The name of every variable `read` asks for, over all `cases`: `read` runs once per case,
+/// through a lookup that answers from the case's variables (of two equal names the later wins)
+/// and records each name it is asked for. A reader that reads some settings only in one mode
+/// needs a case per mode; a case it refuses is an error, as the names after the refused one would
+/// go unrecorded. For each function's checked-in settings list (see [`list`]).
+pub fn names_read<T>(
+    cases: &[&[(&str, &str)]],
+    read: impl Fn(&Settings<'_>) -> Result<T, SettingError>,
+) -> Result<BTreeSet<String>, SettingError> {
+    let asked = RefCell::new(BTreeSet::new());
+    for vars in cases {
+        let lookup = |name: &str| {
+            asked.borrow_mut().insert(name.to_owned());
+            vars.iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        read(&Settings::new(&lookup))?;
+    }
+    Ok(asked.into_inner())
+}
+
+/// Each function's settings list, `functions/<function>/settings.txt`: every environment
+/// variable it reads, one a line, sorted, under a header saying how it is made. The function's
+/// `tests/settings.rs` makes it from [`names_read`] and [`list::direct_reads`] and fails when the
+/// checked-in file differs; `scripts/check_template.py` checks `template.yaml` against it.
+#[cfg(any(test, feature = "fakes"))]
+pub mod list {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    /// The variable that makes the settings-list tests rewrite the lists instead of failing.
+    pub const UPDATE_VARIABLE: &str = "UPDATE_SETTINGS";
+
+    /// The names the `.rs` files under `dirs` read straight from the process environment, past
+    /// [`Settings`](super::Settings): the string literal each call of `env::var` or
+    /// `env::var_os` is given. A read of a name held in a variable is not found (the lookup
+    /// behind `Settings` is one): name such a variable literally at its read.
+    pub fn direct_reads(dirs: &[PathBuf]) -> std::io::Result<BTreeSet<String>> {
+        let mut names = BTreeSet::new();
+        let mut todo: Vec<PathBuf> = dirs.to_vec();
+        while let Some(path) = todo.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path)? {
+                    todo.push(entry?.path());
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                names.extend(literal_reads(&std::fs::read_to_string(&path)?));
+            }
+        }
+        Ok(names)
+    }
+
+    pub(crate) fn literal_reads(source: &str) -> impl Iterator<Item = String> + '_ {
+        source.match_indices("env::var").filter_map(|(at, call)| {
+            let rest = &source[at + call.len()..];
+            let rest = rest.strip_prefix("_os").unwrap_or(rest);
+            let rest = rest.strip_prefix('(')?.trim_start().strip_prefix('"')?;
+            let name = &rest[..rest.find('"')?];
+            let plain = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            plain.then(|| name.to_owned())
+        })
+    }
+
+    /// Checks the settings list of `function`, `settings.txt` in its crate directory: the names
+    /// its settings reader reads (`read`, from [`names_read`](super::names_read)) and the
+    /// [`direct_reads`] of its sources and of the sources of `uses`, the crates beside it under
+    /// `functions/` that it runs code of. With `UPDATE_SETTINGS=1` in the environment the list
+    /// is rewritten instead. Panics with what differs and how to regenerate the list.
+    pub fn assert_current(crate_dir: &str, function: &str, read: BTreeSet<String>, uses: &[&str]) {
+        if let Err(e) = check(Path::new(crate_dir), function, read, uses) {
+            panic!("{e}");
+        }
+    }
+
+    fn check(
+        crate_dir: &Path,
+        function: &str,
+        read: BTreeSet<String>,
+        uses: &[&str],
+    ) -> Result<(), String> {
+        let mut dirs = vec![crate_dir.join("src")];
+        dirs.extend(
+            uses.iter()
+                .map(|u| crate_dir.join("..").join(u).join("src")),
+        );
+        let mut names = read;
+        names.extend(direct_reads(&dirs).map_err(|e| format!("reading {dirs:?}: {e}"))?);
+        let path = crate_dir.join("settings.txt");
+        let regenerate = format!("{UPDATE_VARIABLE}=1 cargo test -p {function} --test settings");
+        let mut text = format!(
+            "# Generated by `cargo test -p {function} --test settings` (do not edit): every environment\n\
+             # variable {function} reads, through its Config in every mode and straight from the\n\
+             # environment. scripts/check_template.py checks template.yaml against it.\n\
+             # Regenerate: {regenerate}\n"
+        );
+        for name in &names {
+            text.push_str(name);
+            text.push('\n');
+        }
+        // Test tooling, not a setting: read by the constant's name, which `direct_reads` skips.
+        if std::env::var_os(UPDATE_VARIABLE).is_some_and(|v| v == "1") {
+            return std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()));
+        }
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == text {
+            return Ok(());
+        }
+        let listed: BTreeSet<String> = current
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        let unlisted: Vec<_> = names.difference(&listed).collect();
+        let unread: Vec<_> = listed.difference(&names).collect();
+        Err(format!(
+            "{} is not current: {function} reads {unlisted:?} it does not list, and it lists \
+             {unread:?} {function} does not read (or its header or order changed). Regenerate it with \
+             `{regenerate}`, then wire each new setting in template.yaml (tests/template/run.sh checks)",
+            path.display()
+        ))
     }
 }
 
@@ -273,6 +404,20 @@ pub fn state_table(s: &Settings<'_>) -> Result<String, SettingError> {
     }
 }
 
+/// The SNS topic alerts and reports go to (`TOPIC_ARN`, required): an ARN.
+pub fn topic_arn(s: &Settings<'_>) -> Result<String, SettingError> {
+    let topic_arn = s.required("TOPIC_ARN")?;
+    if topic_arn.starts_with("arn:") {
+        Ok(topic_arn)
+    } else {
+        Err(SettingError {
+            name: "TOPIC_ARN".into(),
+            value: topic_arn,
+            expected: "an SNS topic ARN".into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +540,41 @@ mod tests {
         assert_eq!(
             state_table(&Settings::new(&good)).unwrap(),
             "flowlogs-State_1"
+        );
+        assert!(
+            topic_arn(&Settings::new(&none))
+                .unwrap_err()
+                .expected
+                .contains("required")
+        );
+        let bad = lookup(&[("TOPIC_ARN", "alerts")]);
+        assert_eq!(
+            topic_arn(&Settings::new(&bad)).unwrap_err().expected,
+            "an SNS topic ARN"
+        );
+    }
+
+    #[test]
+    fn names_read_records_every_name_asked_in_every_case() {
+        let read = |s: &Settings<'_>| match s.raw("MODE").as_deref() {
+            Some("b") => Ok(s.raw("B")),
+            _ => s.required("A").map(Some),
+        };
+        let names = names_read(&[&[("A", "1")], &[("A", "1"), ("MODE", "b")]], read).unwrap();
+        assert_eq!(Vec::from_iter(names), ["A", "B", "MODE"]);
+        let refused = names_read(&[&[("MODE", "b")], &[]], read).unwrap_err();
+        assert_eq!(refused.name, "A");
+    }
+
+    #[test]
+    fn direct_reads_are_the_literal_names_given_to_env_var() {
+        let source = "let region = std::env::var(\"AWS_REGION\").ok();\n\
+                      let level = env::var_os( \"RUST_LOG\");\n\
+                      let lookup = |name| std::env::var(name).ok(); // \"env::var\"\n\
+                      env::var(\"lower\"); env::var(\"\")";
+        assert_eq!(
+            Vec::from_iter(list::literal_reads(source)),
+            ["AWS_REGION", "RUST_LOG"]
         );
     }
 
