@@ -13,380 +13,49 @@
 //! the rest are counted together as untracked; each keeps at most
 //! [`crate::MAX_WINDOWS_PER_SOURCE`] minutes and fixed-size evidence.
 
+mod flow;
+mod key;
+mod layout;
+mod options;
+mod stats;
+
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::str::FromStr;
-
-use serde::Serialize;
 
 use crate::addr::Addr;
 use crate::budget::{Limits, MemoryBudget};
 use crate::classify::{self, Role, TCP, UDP};
-use crate::evidence::{Evidence, TargetEvidence};
-use crate::field::Field;
+use crate::evidence::TargetEvidence;
 use crate::format::Format;
 use crate::minute::{
-    Minute, MinuteCounts, ServedCounts, Spread, Traffic, WINDOW_SECS, WindowTotals, add32,
-    protocol_slot, window_of,
+    Minute, MinuteCounts, ServedCounts, Spread, Traffic, WindowTotals, add32, protocol_slot,
+    window_of,
 };
 use crate::record::{Action, LogStatus};
 use crate::scan::RecordVisitor;
 use crate::skip::SkipReason;
 use crate::source::{Direction, Interfaces, Source, Vantage};
-use crate::table::{MAX_WINDOWS_PER_SOURCE, Pool, Slot, Table, Weighted, Windows, prefetch_lines};
+use crate::table::{MAX_WINDOWS_PER_SOURCE, Pool, Slot, Table, Windows};
 use crate::token::{self, Span, Tokens};
 use crate::view::{SourceSummary, SourceView, TargetView};
 
-/// Which address a flow is attributed to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub enum Attribution {
-    /// `srcaddr`/`dstaddr`: the addresses seen by the interface (a NAT gateway's or a load
-    /// balancer's own for traffic through them).
-    #[serde(rename = "srcaddr")]
-    SrcAddr,
-    /// `pkt-srcaddr`/`pkt-dstaddr` when the format has them: the real ends of a connection
-    /// through a NAT gateway, Transit Gateway or load balancer. Falls back to `srcaddr`.
-    #[default]
-    #[serde(rename = "pkt-srcaddr")]
-    PktSrcAddr,
-}
+use flow::{Flow, MAX_MINUTES, Pending, Work};
+pub(crate) use key::Key;
+use layout::Layout;
+pub use options::{AggregateOptions, Attribution, AttributionError};
+use stats::EVIDENCE_FROM;
+pub(crate) use stats::{SourceStats, Subject, TargetStats};
 
-/// A value other than `srcaddr` or `pkt-srcaddr`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attribution {0:?}: expected \"srcaddr\" or \"pkt-srcaddr\"")]
-pub struct AttributionError(String);
-
-impl FromStr for Attribution {
-    type Err = AttributionError;
-
-    fn from_str(text: &str) -> Result<Attribution, AttributionError> {
-        match text {
-            "srcaddr" => Ok(Attribution::SrcAddr),
-            "pkt-srcaddr" => Ok(Attribution::PktSrcAddr),
-            other => Err(AttributionError(other.into())),
-        }
-    }
-}
-
-/// Bounds and choices of the aggregation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AggregateOptions {
-    /// Which address a flow counts for.
-    pub attribution: Attribution,
-    /// Sources tracked one by one (and targets, see [`AggregateOptions::max_targets`]); once
-    /// full, a heavier newcomer replaces the lightest and the rest is counted as untracked.
-    pub max_sources: usize,
-}
-
-impl AggregateOptions {
-    /// Targets tracked: a quarter of the sources (at least 1,024, at most `max_sources`).
-    /// Flooded targets are heavy, and heavy ones are kept whatever the table holds; a smaller
-    /// table keeps the hot path in cache.
-    pub fn max_targets(&self) -> usize {
-        (self.max_sources / 4).max(1024).min(self.max_sources)
-    }
-}
-
-impl Default for AggregateOptions {
-    fn default() -> AggregateOptions {
-        AggregateOptions {
-            attribution: Attribution::PktSrcAddr,
-            max_sources: 20_000,
-        }
-    }
-}
-
-/// Weight (packets + flows) a subject carries before evidence is kept for it: most sources send
-/// a handful of flows and never need it.
-const EVIDENCE_FROM: u64 = 32;
 /// Relay addresses remembered.
 pub(crate) const MAX_RELAYS: usize = 10_000;
 /// Minutes of all-traffic totals kept (a day); records of further minutes are counted in
 /// [`Aggregator::totals_dropped`].
 pub const MAX_TOTAL_WINDOWS: usize = 1440;
 
-/// Everything one source sent, seen from one vantage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SourceStats {
-    pub(crate) windows: Windows<MinuteCounts>,
-    pub(crate) weight: u64,
-    pub(crate) prior: u64,
-    pub(crate) first_start: i64,
-    pub(crate) last_end: i64,
-    pub(crate) evidence: Option<Box<Evidence>>,
-    /// Minutes were dropped for heavier ones (the memory budget): its counts are lower bounds.
-    pub(crate) trimmed: bool,
-}
-
-impl Weighted for SourceStats {
-    fn weight(&self) -> u64 {
-        self.weight
-    }
-
-    fn pooled(&self) -> usize {
-        self.windows.pooled()
-    }
-
-    fn prefetch_parts(&self) {
-        self.windows.prefetch_last();
-        if let Some(e) = &self.evidence {
-            prefetch_lines(&**e);
-        }
-    }
-}
-
-impl SourceStats {
-    fn new(prior: u64) -> SourceStats {
-        SourceStats {
-            windows: Windows::default(),
-            weight: prior,
-            prior,
-            first_start: i64::MAX,
-            last_end: i64::MIN,
-            evidence: None,
-            trimmed: false,
-        }
-    }
-
-    fn merge_from(&mut self, other: &SourceStats) {
-        for (start, m) in other.windows.iter() {
-            if let Some(w) = self
-                .windows
-                .get_or_insert_within(start, MAX_WINDOWS_PER_SOURCE)
-            {
-                w.merge(m);
-            }
-        }
-        self.weight = self.weight.saturating_add(other.weight);
-    }
-
-    /// Adds `weight`; its evidence, started once it carries [`EVIDENCE_FROM`] (and then
-    /// including the record being counted).
-    #[inline]
-    fn weigh(&mut self, weight: u64) -> Option<&mut Evidence> {
-        let before = self.weight;
-        self.weight = self.weight.saturating_add(weight);
-        if self.evidence.is_none() && self.weight >= EVIDENCE_FROM {
-            self.evidence = Some(Box::new(Evidence::new(before)));
-        }
-        self.evidence.as_deref_mut()
-    }
-}
-
-/// Everything one address received as a server or target, seen from one vantage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TargetStats {
-    pub(crate) windows: Windows<ServedCounts>,
-    pub(crate) weight: u64,
-    pub(crate) evidence: Option<Box<TargetEvidence>>,
-}
-
-impl Weighted for TargetStats {
-    fn weight(&self) -> u64 {
-        self.weight
-    }
-
-    fn pooled(&self) -> usize {
-        self.windows.pooled()
-    }
-
-    fn prefetch_parts(&self) {
-        self.windows.prefetch_last();
-        if let Some(e) = &self.evidence {
-            prefetch_lines(&**e);
-        }
-    }
-}
-
-impl TargetStats {
-    fn new(prior: u64) -> TargetStats {
-        TargetStats {
-            windows: Windows::default(),
-            weight: prior,
-            evidence: None,
-        }
-    }
-}
-
-/// A table key: an address (or /64) and the vantage it was seen from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Key {
-    addr: Addr,
-    net64: bool,
-    vantage: Vantage,
-}
-
-impl std::hash::Hash for Key {
-    /// Two writes (the derived hash makes three, and this is hashed on every record).
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(self.addr.0);
-        state.write_u8(u8::from(self.net64) << 4 | self.vantage as u8);
-    }
-}
-
-impl Key {
-    fn source(&self) -> Source {
-        if self.net64 {
-            match self.addr.ip() {
-                IpAddr::V6(v6) => Source::Net64(v6),
-                v4 => Source::Addr(v4),
-            }
-        } else {
-            Source::Addr(self.addr.ip())
-        }
-    }
-}
-
-/// Most minutes a record covers ([`crate::MAX_SPAN_SECS`] from any second of a minute).
-const MAX_MINUTES: usize = 12;
-
-/// The fields of one OK record that the aggregation uses.
-#[derive(Debug)]
-struct Flow {
-    spread: Spread,
-    flow_minute: usize,
-    /// Packets and bytes of each minute covered (computed once: every subject of the record
-    /// takes the same parts).
-    parts: [Traffic; MAX_MINUTES],
-    /// Its protocol's index in [`MinuteCounts::packets`].
-    slot: usize,
-    packets: u64,
-    reject: bool,
-    /// Opens a TCP connection / never completes it (both false for other protocols).
-    opens: bool,
-    half_open: bool,
-    protocol: Option<u8>,
-    dst_port: u16,
-}
-
-impl Flow {
-    /// Packets and bytes of the record's minute `i`.
-    #[inline]
-    fn part(&self, i: usize) -> Traffic {
-        self.parts[i]
-    }
-
-    /// Adds this record's share of minute `i` of its spread to `m`, as a request.
-    #[inline]
-    fn add_request(&self, i: usize, m: &mut MinuteCounts) {
-        let traffic = self.part(i);
-        if i == self.flow_minute {
-            m.flows = m.flows.saturating_add(1);
-            m.rejected = m.rejected.saturating_add(u32::from(self.reject));
-            m.connections = m.connections.saturating_add(u32::from(self.opens));
-            m.half_open = m.half_open.saturating_add(u32::from(self.half_open));
-        }
-        add32(&mut m.packets[self.slot], traffic.packets);
-        m.bytes[self.slot] = m.bytes[self.slot].saturating_add(traffic.bytes);
-    }
-
-    /// Adds this record's share of minute `i` of its spread to `s`, as a request to it.
-    #[inline]
-    fn add_served(&self, i: usize, s: &mut ServedCounts) {
-        let traffic = self.part(i);
-        if i == self.flow_minute {
-            s.flows = s.flows.saturating_add(1);
-            s.connections = s.connections.saturating_add(u32::from(self.opens));
-            s.half_open = s.half_open.saturating_add(u32::from(self.half_open));
-        }
-        match self.slot {
-            1 => add32(&mut s.udp_packets, traffic.packets),
-            2 => add32(&mut s.icmp_packets, traffic.packets),
-            _ => {}
-        }
-        add32(&mut s.packets, traffic.packets);
-        s.bytes = s.bytes.saturating_add(traffic.bytes);
-    }
-
-    /// The weight of minute `i`'s share, to compare with a kept minute's.
-    #[inline]
-    fn minute_weight(&self, i: usize) -> u64 {
-        self.part(i)
-            .packets
-            .saturating_add(u64::from(i == self.flow_minute))
-    }
-
-    /// A record's weight in the tables: its packets plus one for the flow.
-    fn weight(&self) -> u64 {
-        self.packets.saturating_add(1)
-    }
-
-    fn minute_start(&self, i: usize) -> i64 {
-        self.spread.first + i as i64 * WINDOW_SECS
-    }
-}
-
 /// Records whose table updates are applied together (see [`Aggregator::flush`]): 128 took 18 %
 /// less CPU than 32 or 1 on the bench objects (256 no less than 128); 53 KB of pending records.
 const BATCH: usize = 128;
-
-/// What one record does to the tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Work {
-    /// A request of `source` (and its /64) to `target`.
-    Request,
-    /// A UDP reply to the client `source` from the server `target`.
-    UdpReply,
-}
-
-/// A record parsed and classified, its table updates waiting for its batch: the keys it
-/// updates with their hashes (computed when the batch is applied).
-#[derive(Debug)]
-struct Pending {
-    flow: Flow,
-    work: Work,
-    source: (Key, u64),
-    net64: Option<(Key, u64)>,
-    target: Option<(Key, u64)>,
-}
-
-/// Column positions of the fields the aggregation reads.
-#[derive(Debug, Clone, Copy)]
-struct Layout {
-    columns: usize,
-    status: Option<usize>,
-    interface: Option<usize>,
-    src: Option<usize>,
-    pkt_src: Option<usize>,
-    dst: Option<usize>,
-    pkt_dst: Option<usize>,
-    src_port: Option<usize>,
-    dst_port: Option<usize>,
-    protocol: Option<usize>,
-    packets: Option<usize>,
-    bytes: Option<usize>,
-    start: Option<usize>,
-    end: Option<usize>,
-    action: Option<usize>,
-    tcp_flags: Option<usize>,
-    direction: Option<usize>,
-}
-
-impl Layout {
-    fn of(format: &Format) -> Layout {
-        Layout {
-            columns: format.len(),
-            status: format.position(Field::LogStatus),
-            interface: format.position(Field::InterfaceId),
-            src: format.position(Field::SrcAddr),
-            pkt_src: format.position(Field::PktSrcAddr),
-            dst: format.position(Field::DstAddr),
-            pkt_dst: format.position(Field::PktDstAddr),
-            src_port: format.position(Field::SrcPort),
-            dst_port: format.position(Field::DstPort),
-            protocol: format.position(Field::Protocol),
-            packets: format.position(Field::Packets),
-            bytes: format.position(Field::Bytes),
-            start: format.position(Field::Start),
-            end: format.position(Field::End),
-            action: format.position(Field::Action),
-            tcp_flags: format.position(Field::TcpFlags),
-            direction: format.position(Field::FlowDirection),
-        }
-    }
-}
 
 /// Aggregates records per source and minute; a [`RecordVisitor`] for [`crate::scan()`].
 #[derive(Debug)]
@@ -422,11 +91,6 @@ pub struct Aggregator {
 #[inline]
 fn starving(pool: &Pool, minutes: usize) -> bool {
     pool.free == 0 && minutes < MAX_WINDOWS_PER_SOURCE
-}
-
-/// Flows of an entry, for the untracked count when it is evicted.
-fn flows_of(stats: &SourceStats) -> u64 {
-    stats.windows.iter().map(|(_, m)| u64::from(m.flows)).sum()
 }
 
 impl Aggregator {
@@ -740,7 +404,7 @@ impl Aggregator {
         let slot = self
             .sources
             .slot(key, hash, weight, SourceStats::new, |_, old| {
-                *untracked_flows += flows_of(&old);
+                *untracked_flows += old.flows();
                 untracked.merge_from(&old);
                 pool.free += old.windows.pooled();
             });
@@ -844,7 +508,7 @@ impl Aggregator {
         let untracked_flows = &mut self.untracked_flows;
         let pool = &mut self.pool;
         let slot = self.sources.slot(key, hash, 1, SourceStats::new, |_, old| {
-            *untracked_flows += flows_of(&old);
+            *untracked_flows += old.flows();
             untracked.merge_from(&old);
             pool.free += old.windows.pooled();
         });

@@ -93,14 +93,13 @@ pub enum Value<'a> {
     Text(&'a str),
 }
 
+/// A value as the parser keeps it between lines: text as its place in the line, which the
+/// [`Record`] borrows it from.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
-    Absent,
-    Unsigned(u64),
-    UnixSeconds(i64),
-    Address(IpAddr),
-    Action(Action),
-    LogStatus(LogStatus),
+    /// Any value but text.
+    Typed(Value<'static>),
+    /// A text column, validated as UTF-8.
     Text(Span),
 }
 
@@ -132,7 +131,7 @@ impl RecordParser {
             let text = token::slice(line, span);
             // Every record has a log-status; `-` there is not a value AWS writes.
             let slot = if token::is_absent(text) && column.kind() != FieldKind::LogStatus {
-                Slot::Absent
+                Slot::Typed(Value::Absent)
             } else {
                 typed(column.kind(), line, span)?
             };
@@ -148,23 +147,24 @@ impl RecordParser {
 
 fn typed(kind: FieldKind, line: &[u8], span: Span) -> Result<Slot, SkipReason> {
     let text = token::slice(line, span);
-    Ok(match kind {
+    let value = match kind {
         FieldKind::Unsigned { bits } => {
-            Slot::Unsigned(token::unsigned_in(line, span, bits).ok_or(SkipReason::BadNumber)?)
+            Value::Unsigned(token::unsigned_in(line, span, bits).ok_or(SkipReason::BadNumber)?)
         }
         FieldKind::UnixSeconds => {
-            Slot::UnixSeconds(token::unix_seconds_in(line, span).ok_or(SkipReason::BadNumber)?)
+            Value::UnixSeconds(token::unix_seconds_in(line, span).ok_or(SkipReason::BadNumber)?)
         }
-        FieldKind::Address => Slot::Address(token::address(text).ok_or(SkipReason::BadAddress)?),
-        FieldKind::Action => Slot::Action(Action::parse(text).ok_or(SkipReason::BadAction)?),
+        FieldKind::Address => Value::Address(token::address(text).ok_or(SkipReason::BadAddress)?),
+        FieldKind::Action => Value::Action(Action::parse(text).ok_or(SkipReason::BadAction)?),
         FieldKind::LogStatus => {
-            Slot::LogStatus(LogStatus::parse(text).ok_or(SkipReason::BadLogStatus)?)
+            Value::LogStatus(LogStatus::parse(text).ok_or(SkipReason::BadLogStatus)?)
         }
         FieldKind::Text => {
             std::str::from_utf8(text).map_err(|_| SkipReason::InvalidUtf8)?;
-            Slot::Text(span)
+            return Ok(Slot::Text(span));
         }
-    })
+    };
+    Ok(Slot::Typed(value))
 }
 
 /// A parsed record: its values in format order.
@@ -201,12 +201,7 @@ impl<'a> Record<'a> {
 
     fn value(&self, slot: &Slot) -> Value<'a> {
         match *slot {
-            Slot::Absent => Value::Absent,
-            Slot::Unsigned(n) => Value::Unsigned(n),
-            Slot::UnixSeconds(t) => Value::UnixSeconds(t),
-            Slot::Address(a) => Value::Address(a),
-            Slot::Action(a) => Value::Action(a),
-            Slot::LogStatus(s) => Value::LogStatus(s),
+            Slot::Typed(value) => value,
             // Validated as UTF-8 when parsed.
             Slot::Text(span) => {
                 Value::Text(std::str::from_utf8(token::slice(self.line, span)).unwrap_or_default())

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::aggregate::{SourceStats, TargetStats};
-use crate::evidence::Evidence;
+use crate::aggregate::{SourceStats, Subject, TargetStats};
+use crate::evidence::{Evidence, TargetEvidence};
 use crate::minute::{Minute, Served};
 use crate::sketch::Heavy;
 use crate::source::{Source, Vantage};
@@ -57,44 +57,17 @@ impl<'a> SourceView<'a> {
 
     /// The source's minutes in time order: for each, the vantage with more request flows.
     pub fn windows(&self) -> Vec<(i64, Minute)> {
-        let mut by_start: BTreeMap<i64, Minute> = BTreeMap::new();
-        for stats in self.stats() {
-            for (start, m) in stats.windows.iter() {
-                let m = Minute::from(m);
-                let slot = by_start.entry(start).or_default();
-                if (m.flows, m.traffic().packets) > (slot.flows, slot.traffic().packets) {
-                    *slot = m;
-                }
-            }
-        }
-        by_start.into_iter().collect()
+        busiest(self.by_vantage, |m: &Minute| (m.flows, m.traffic().packets))
     }
 
     /// Its minutes as each vantage saw them.
     pub(crate) fn vantage_windows(&self) -> Vec<(Vantage, Vec<(i64, Minute)>)> {
-        Vantage::ALL
-            .into_iter()
-            .zip(self.by_vantage)
-            .filter_map(|(v, stats)| {
-                stats.map(|s| {
-                    (
-                        v,
-                        s.windows
-                            .iter()
-                            .map(|(t, m)| (t, Minute::from(m)))
-                            .collect(),
-                    )
-                })
-            })
-            .collect()
+        vantage_windows(self.by_vantage)
     }
 
     /// The evidence of the vantage that saw the most of it.
     pub fn evidence(&self) -> Option<&'a Evidence> {
-        self.stats()
-            .filter(|s| s.evidence.is_some())
-            .max_by_key(|s| s.weight)
-            .and_then(|s| s.evidence.as_deref())
+        heaviest_evidence(self.by_vantage)
     }
 
     /// The source's weight (packets + flows) since evidence started.
@@ -155,48 +128,17 @@ impl<'a> TargetView<'a> {
 
     /// What it received per minute, in time order (the vantage that saw more of each minute).
     pub fn windows(&self) -> Vec<(i64, Served)> {
-        let mut by_start: BTreeMap<i64, Served> = BTreeMap::new();
-        for stats in self.stats() {
-            for (start, s) in stats.windows.iter() {
-                let s = Served::from(s);
-                let slot = by_start.entry(start).or_default();
-                if (s.flows, s.packets) > (slot.flows, slot.packets) {
-                    *slot = s;
-                }
-            }
-        }
-        by_start.into_iter().collect()
+        busiest(self.by_vantage, |s: &Served| (s.flows, s.packets))
     }
 
     /// What it received as each vantage saw it.
     pub(crate) fn vantage_windows(&self) -> Vec<(Vantage, Vec<(i64, Served)>)> {
-        Vantage::ALL
-            .into_iter()
-            .zip(self.by_vantage)
-            .filter_map(|(v, stats)| {
-                stats.map(|s| {
-                    (
-                        v,
-                        s.windows
-                            .iter()
-                            .map(|(t, m)| (t, Served::from(m)))
-                            .collect(),
-                    )
-                })
-            })
-            .collect()
+        vantage_windows(self.by_vantage)
     }
 
     /// The evidence of the vantage that saw the most of it.
-    pub(crate) fn target_evidence(&self) -> Option<&'a crate::evidence::TargetEvidence> {
-        self.heaviest_evidence()
-    }
-
-    fn heaviest_evidence(&self) -> Option<&'a crate::evidence::TargetEvidence> {
-        self.stats()
-            .filter(|s| s.evidence.is_some())
-            .max_by_key(|s| s.weight)
-            .and_then(|s| s.evidence.as_deref())
+    pub(crate) fn target_evidence(&self) -> Option<&'a TargetEvidence> {
+        heaviest_evidence(self.by_vantage)
     }
 
     /// Estimated distinct sources that sent it requests.
@@ -210,15 +152,67 @@ impl<'a> TargetView<'a> {
 
     /// Its heaviest sources (by packets + flows), with lower-bound weights.
     pub fn top_sources(&self) -> Vec<Heavy<IpAddr>> {
-        self.heaviest_evidence()
+        self.target_evidence()
             .map(|e| e.heaviest_sources())
             .unwrap_or_default()
     }
 
     /// Its most requested ports.
     pub fn top_ports(&self) -> Vec<Heavy<u16>> {
-        self.heaviest_evidence()
+        self.target_evidence()
             .map(|e| e.ports.heaviest())
             .unwrap_or_default()
     }
+}
+
+/// A subject as each vantage saw it (`None`: not seen from there).
+type ByVantage<'a, S> = [Option<&'a S>; Vantage::ALL.len()];
+
+/// A subject's minutes in time order: for each, the vantage that saw the most of it by `key`.
+fn busiest<'a, S, T, K>(by_vantage: ByVantage<'a, S>, key: impl Fn(&T) -> K) -> Vec<(i64, T)>
+where
+    S: Subject,
+    T: Default + From<&'a S::Counts>,
+    K: PartialOrd,
+{
+    let mut by_start: BTreeMap<i64, T> = BTreeMap::new();
+    for stats in by_vantage.into_iter().flatten() {
+        for (start, counts) in stats.parts().0.iter() {
+            let m = T::from(counts);
+            let slot = by_start.entry(start).or_default();
+            if key(&m) > key(slot) {
+                *slot = m;
+            }
+        }
+    }
+    by_start.into_iter().collect()
+}
+
+/// A subject's minutes as each vantage saw them.
+fn vantage_windows<'a, S, T>(by_vantage: ByVantage<'a, S>) -> Vec<(Vantage, Vec<(i64, T)>)>
+where
+    S: Subject,
+    T: From<&'a S::Counts>,
+{
+    Vantage::ALL
+        .into_iter()
+        .zip(by_vantage)
+        .filter_map(|(v, stats)| {
+            let windows = stats?.parts().0;
+            Some((v, windows.iter().map(|(t, m)| (t, T::from(m))).collect()))
+        })
+        .collect()
+}
+
+/// The evidence of the vantage that saw the most of a subject (the heaviest that has some).
+fn heaviest_evidence<'a, S: Subject>(by_vantage: ByVantage<'a, S>) -> Option<&'a S::Evidence> {
+    by_vantage
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let (_, evidence, weight) = s.parts();
+            evidence.map(|e| (weight, e))
+        })
+        .max_by_key(|&(weight, _)| weight)
+        .map(|(_, e)| e)
 }
