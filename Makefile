@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Binaries are found by asking cargo (scripts/cargo-bin.sh), never at target/debug: CARGO_TARGET_DIR
 # and the like move them.
 
-.PHONY: help demo test lint template unit invoke build deploy bench samples conformance tools
+.PHONY: help demo test lint template unit invoke build deploy bench cold-start samples conformance tools
 TOOLS := $(CURDIR)/.tools/venv/bin
 
 help: ## List the targets
@@ -46,6 +46,11 @@ bench: ## Cost per format: CPU-s/GB of gzip (1 thread), 2-thread wall vs inflate
 	PEERS=$$(scripts/tools.sh bench-peers) && \
 	  $(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 2000000 --peers "$$PEERS"
 	$(CARGO) bench --locked -p flowlog-core --bench throughput -- --records 10000000 --runs 1 --objects v2
+
+cold-start: ## Each function's time from exec to its first Runtime API request, and its size (release build for this machine)
+	$(CARGO) build --release --locked --workspace --bin rate-metrics --bin flood-alert --bin flood-response
+	release="$$(scripts/cargo-bin.sh --target-dir)/release" && \
+	  python3 scripts/cold_start.py "$$release/rate-metrics" "$$release/flood-alert" "$$release/flood-response"
 
 samples: ## Regenerate the sample objects in events/objects/
 	scripts/make-samples.sh

@@ -3,14 +3,17 @@
 //! For each generated gzip object: the inflate-only pass (the floor: zlib-rs into a reused
 //! buffer), parse+aggregate as the functions run it (two threads, inflate ‖ parse) with its wall
 //! time, and the CPU-seconds of both threads together (what one core would take: Lambda bills
-//! a fraction of a core below 1,769 MB), per GB of gzip; peak RSS and bytes per tracked source;
-//! and, with `--peers PYTHON`, the same per-source-and-minute job run by polars and DuckDB.
+//! a fraction of a core below 1,769 MB), per GB of gzip; peak RSS, and memory per tracked
+//! source as the slope between two runs tracking all sources and half of them (each in a
+//! process of its own, so that the fixed buffers of a scan are not counted per source); and,
+//! with `--peers PYTHON`, the same per-source-and-minute job run by polars and DuckDB.
 //!
 //! Usage: `cargo bench -p flowlog-core --bench throughput -- [--records N] [--runs R]
-//! [--objects v2,custom,v3] [--peers PYTHON] [--summaries]`. Objects are generated once under
+//! [--objects v2,custom,v3] [--peers PYTHON] [--summaries] [--peak-with MAX_SOURCES]`. Objects are generated once under
 //! the target directory; figures are medians of `R` runs (3), each object in a process of its
 //! own. `--summaries` prints each object's per-source summaries as JSON instead (to compare
-//! builds for different CPUs).
+//! builds for different CPUs); `--peak-with N` prints the peak RSS (KiB) of one aggregation of
+//! the object tracking at most `N` sources, and how many it tracked.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -56,6 +59,7 @@ fn main() {
     let mut names = vec!["v2", "custom", "v3"];
     let mut peers: Option<PathBuf> = None;
     let mut summaries = false;
+    let mut peak_with: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -65,6 +69,7 @@ fn main() {
             "--objects" => names = value().split(',').map(leak).collect(),
             "--peers" => peers = Some(PathBuf::from(value())),
             "--summaries" => summaries = true,
+            "--peak-with" => peak_with = Some(value().parse().expect("--peak-with N")),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -75,6 +80,12 @@ fn main() {
             .find(|o| o.name == name)
             .unwrap_or_else(|| panic!("unknown object {name}"))
     };
+    if let (Some(max_sources), [name]) = (peak_with, &names[..]) {
+        let path = generate(object(name), records);
+        let tracked = parse_and_aggregate(&path, max_sources).1;
+        println!("peak {} {tracked}", rss_kib("VmHWM"));
+        return;
+    }
     if summaries {
         for name in names {
             print_summaries(object(name), records);
@@ -167,19 +178,21 @@ fn bench(object: &Object, records: u64, runs: usize, peers: Option<&Path>) {
         object.label,
         gzip_bytes as f64 / 1e6
     );
+    reset_peak_rss();
     let inflate = median(
         (0..runs)
             .map(|_| measure(|| inflate_only(&path)).0)
             .collect(),
     );
+    let inflate_peak = rss_kib("VmHWM");
 
-    let baseline = rss_kib("VmRSS");
     reset_peak_rss();
     let mut outcome = None;
     let parse = median(
         (0..runs)
             .map(|_| {
-                let (cost, out) = measure(|| parse_and_aggregate(&path));
+                let (cost, out) =
+                    measure(|| parse_and_aggregate(&path, AggregateOptions::default().max_sources));
                 outcome = Some(out);
                 cost
             })
@@ -187,7 +200,12 @@ fn bench(object: &Object, records: u64, runs: usize, peers: Option<&Path>) {
     );
     let peak = rss_kib("VmHWM");
     let (report, tracked) = outcome.expect("at least one run");
-    let per_source = (peak.saturating_sub(baseline) * 1024) as f64 / tracked.max(1) as f64;
+    let (all, half) = (
+        peak_of(object, records, tracked),
+        peak_of(object, records, tracked / 2),
+    );
+    let per_source = (all.0 as f64 - half.0 as f64) * 1024.0 / (all.1 as f64 - half.1 as f64);
+    let fixed_mb = (all.0 as f64 - per_source * all.1 as f64 / 1024.0) / 1024.0;
 
     println!(
         "{:<34} {:>8} {:>8} {:>10} {:>8} {:>9}",
@@ -203,9 +221,14 @@ fn bench(object: &Object, records: u64, runs: usize, peers: Option<&Path>) {
             peak_mb
         )
     };
-    row("inflate only (the floor)", inflate, inflate.cpu, f64::NAN);
     row(
-        "parse+aggregate, CPU of 1 thread",
+        "inflate only (the floor)",
+        inflate,
+        inflate.cpu,
+        inflate_peak as f64 / 1024.0,
+    );
+    row(
+        "parse+aggregate, CPU (one core)",
         parse,
         inflate.cpu,
         peak as f64 / 1024.0,
@@ -220,10 +243,18 @@ fn bench(object: &Object, records: u64, runs: usize, peers: Option<&Path>) {
         ""
     );
     println!(
-        "targets: 1 thread <= 1.60 x floor, 2 threads <= 1.10 x floor; {} records ({} skipped), \
-         {tracked} sources tracked, {per_source:.0} bytes per tracked source",
+        "targets: one core <= 1.60 x floor, 2 threads <= 1.10 x floor, <= 512 bytes per source"
+    );
+    println!(
+        "{} records ({} skipped), {tracked} sources tracked; memory {per_source:.0} bytes per \
+         tracked source (peak {:.1} MB tracking {}, {:.1} MB tracking {}) over {fixed_mb:.1} MB \
+         fixed",
         report.records,
-        report.skipped.total()
+        report.skipped.total(),
+        all.0 as f64 / 1024.0,
+        all.1,
+        half.0 as f64 / 1024.0,
+        half.1,
     );
     if let Some(python) = peers {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers.py");
@@ -348,8 +379,28 @@ fn inflate_only(path: &Path) -> u64 {
     std::hint::black_box(total)
 }
 
-fn parse_and_aggregate(path: &Path) -> (flowlog_core::ScanReport, usize) {
-    let mut aggregator = Aggregator::new(AggregateOptions::default());
+/// Peak RSS (KiB) of a process aggregating the object with at most `max_sources` tracked, and
+/// how many it tracked.
+fn peak_of(object: &Object, records: u64, max_sources: usize) -> (u64, usize) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--records", &records.to_string(), "--objects", object.name])
+        .args(["--peak-with", &max_sources.max(1).to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("peak "))
+        .expect("peak line");
+    let mut values = line.split_whitespace().map(|v| v.parse::<u64>().unwrap());
+    (values.next().unwrap(), values.next().unwrap() as usize)
+}
+
+fn parse_and_aggregate(path: &Path, max_sources: usize) -> (flowlog_core::ScanReport, usize) {
+    let mut aggregator = Aggregator::new(AggregateOptions {
+        max_sources,
+        ..AggregateOptions::default()
+    });
     let report = scan(
         File::open(path).unwrap(),
         &ScanOptions::default(),
