@@ -3,8 +3,6 @@
 use std::fmt::Display;
 use std::future::Future;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-
 use serde_json::{Value, json};
 
 use crate::batch::{ResultCode, TaskResult};
@@ -14,13 +12,13 @@ use crate::scope::Scope;
 /// The answer to an SQS-triggered invocation: the messages that failed, for Lambda to return
 /// to their queue (`ReportBatchItemFailures`); the others are deleted.
 pub fn partial_batch_response(failed: impl IntoIterator<Item = String>) -> Value {
-    let mut response = SqsBatchResponse::default();
-    for id in failed {
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        response.batch_item_failures.push(failure);
-    }
-    serde_json::to_value(response).expect("a batch response serialises")
+    // `{"batchItemFailures": [{"itemIdentifier": id}, ...]}`, as a literal: binary size is
+    // measured against the commit before the structure pass (see the closing note of issue 15).
+    let failures: Vec<Value> = failed
+        .into_iter()
+        .map(|id| json!({"itemIdentifier": id}))
+        .collect();
+    json!({"batchItemFailures": failures})
 }
 
 /// One input (or undecodable message) that failed.
