@@ -44,7 +44,7 @@ impl Flow {
             m.half_open = m.half_open.saturating_add(u32::from(self.half_open));
         }
         add32(&mut m.packets[self.slot], traffic.packets);
-        m.bytes[self.slot] = m.bytes[self.slot].saturating_add(traffic.bytes);
+        m.bytes.add(self.slot, traffic.bytes);
     }
 
     /// Adds this record's share of minute `i` of its spread to `s`, as a request to it.
@@ -62,7 +62,7 @@ impl Flow {
             _ => {}
         }
         add32(&mut s.packets, traffic.packets);
-        s.bytes = s.bytes.saturating_add(traffic.bytes);
+        s.bytes.add(0, traffic.bytes);
     }
 
     /// The weight of minute `i`'s share, to compare with a kept minute's.
