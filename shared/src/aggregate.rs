@@ -849,6 +849,18 @@ mod tests {
     use super::*;
     use crate::scan::{ScanOptions, scan};
 
+    #[test]
+    fn what_a_tracked_source_holds_packs_without_padding() {
+        use std::mem::size_of;
+        let sizes = (
+            size_of::<(Key, SourceStats)>(),
+            size_of::<crate::evidence::Evidence>(),
+            size_of::<(Key, TargetStats)>(),
+        );
+        // A `u128` address aligned to 16 made them 256, 336 and 176.
+        assert_eq!(sizes, (240, 320, 160));
+    }
+
     const V5: &str = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags flow-direction pkt-srcaddr pkt-dstaddr";
 
     fn aggregate(header: &str, lines: &[String]) -> Aggregator {
