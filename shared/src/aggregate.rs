@@ -16,6 +16,7 @@
 mod flow;
 mod key;
 mod layout;
+mod minutes;
 mod options;
 mod stats;
 
@@ -29,8 +30,7 @@ use crate::classify::{self, Role, TCP, UDP};
 use crate::evidence::TargetEvidence;
 use crate::format::Format;
 use crate::minute::{
-    Minute, MinuteCounts, ServedCounts, Spread, Traffic, WindowTotals, add32, protocol_slot,
-    window_of,
+    Minute, ServedCounts, Spread, Traffic, WindowTotals, add16, add32, protocol_slot, window_of,
 };
 use crate::record::{Action, LogStatus};
 use crate::scan::RecordVisitor;
@@ -259,7 +259,7 @@ impl Aggregator {
         self.untracked
             .windows
             .iter()
-            .map(|(s, m)| (s, Minute::from(m)))
+            .map(|(s, m)| (s, Minute::from(&m)))
     }
 
     /// OK records not counted for any source: no source address or no time (the format lacks
@@ -421,23 +421,21 @@ impl Aggregator {
         let mut lost_flows = 0u64;
         let mut trimmed = 0u64;
         for i in 0..flow.spread.minutes {
-            let kept = stats.windows.get_or_insert_weighed(
+            let kept = stats.windows.add(
                 flow.minute_start(i),
                 flow.minute_weight(i),
                 MAX_WINDOWS_PER_SOURCE,
                 pool,
-                MinuteCounts::weight,
                 |old| {
                     lost_flows += u64::from(old.flows);
                     trimmed += 1;
                 },
+                |n| flow.add_request_narrow(i, n),
+                |m| flow.add_request(i, m),
             );
-            match kept {
-                Some(m) => flow.add_request(i, m),
-                None => {
-                    placed = false;
-                    starved |= tracked && starving(pool, stats.windows.len());
-                }
+            if !kept {
+                placed = false;
+                starved |= tracked && starving(pool, stats.windows.len());
             }
         }
         if trimmed > 0 || !placed {
@@ -521,19 +519,26 @@ impl Aggregator {
         let mut starved = false;
         for i in 0..flow.spread.minutes {
             let part = flow.part(i).packets;
-            match stats.windows.get_or_insert_weighed(
+            let kept = stats.windows.add(
                 flow.minute_start(i),
                 part,
                 MAX_WINDOWS_PER_SOURCE,
                 pool,
-                MinuteCounts::weight,
                 |old| {
                     lost_flows += u64::from(old.flows);
                     trimmed += 1;
                 },
-            ) {
-                Some(m) => add32(&mut m.udp_answered, part),
-                None => starved |= tracked && starving(pool, stats.windows.len()),
+                |n| match add16(n.udp_answered, part) {
+                    Some(sum) => {
+                        n.udp_answered = sum;
+                        true
+                    }
+                    None => false,
+                },
+                |m| add32(&mut m.udp_answered, part),
+            );
+            if !kept {
+                starved |= tracked && starving(pool, stats.windows.len());
             }
         }
         let weight = stats.weight;
@@ -876,6 +881,89 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// The minutes of every vantage of `addr` (as a source), and whether they are all narrow.
+    fn minutes_of(a: &Aggregator, addr: &str) -> (Vec<(i64, Minute)>, bool) {
+        let addr = Addr::from(ip(addr));
+        let narrow = a
+            .sources
+            .iter()
+            .filter(|(k, _)| k.addr == addr && !k.net64)
+            .all(|(_, s)| s.windows.is_narrow());
+        let view = a.source(Source::Addr(addr.ip())).expect("tracked");
+        (view.windows(), narrow)
+    }
+
+    #[test]
+    fn small_counts_stay_narrow_and_the_first_large_one_widens_them_exactly() {
+        let line = |t: u64, packets: u64, bytes: u64, port: u32| {
+            format!(
+                "5 eni-a 10.0.1.10 10.0.2.20 {port} 443 6 {packets} {bytes} {t} {t} ACCEPT OK 3 egress 10.0.1.10 10.0.2.20"
+            )
+        };
+        let t0 = 1_700_000_040; // a minute start
+        let mut lines: Vec<String> = (0..10)
+            .map(|i| line(t0 + i, 4, 300, 40_000 + i as u32))
+            .collect();
+        let a = aggregate(V5, &lines);
+        let (minutes, narrow) = minutes_of(&a, "10.0.1.10");
+        assert!(narrow, "ten small requests need no wide counts");
+        assert_eq!(minutes.len(), 1);
+        assert_eq!(
+            (minutes[0].1.flows, minutes[0].1.tcp),
+            (
+                10,
+                Traffic {
+                    packets: 40,
+                    bytes: 3_000
+                }
+            )
+        );
+
+        // One record of 100,000 packets and 6 GB in the next minute, and 70,000 flows in the
+        // one after: past 16 and 32 bits, counted exactly, the earlier minute unchanged.
+        lines.push(line(t0 + 60, 100_000, 6_000_000_000, 50_000));
+        lines.extend(
+            (0..70_000u64).map(|i| line(t0 + 120 + i % 60, 1, 40, 1_024 + (i % 60_000) as u32)),
+        );
+        let a = aggregate(V5, &lines);
+        let (minutes, narrow) = minutes_of(&a, "10.0.1.10");
+        assert!(!narrow, "the large counts widened the minutes");
+        let by_start: BTreeMap<i64, Minute> = minutes.into_iter().collect();
+        let at = |offset: i64| by_start[&(t0 as i64 + offset)];
+        assert_eq!(
+            (at(0).flows, at(0).tcp),
+            (
+                10,
+                Traffic {
+                    packets: 40,
+                    bytes: 3_000
+                }
+            )
+        );
+        assert_eq!(
+            (at(60).flows, at(60).tcp),
+            (
+                1,
+                Traffic {
+                    packets: 100_000,
+                    bytes: 6_000_000_000
+                }
+            )
+        );
+        assert_eq!(
+            (at(120).flows, at(120).connections, at(120).tcp),
+            (
+                70_000,
+                70_000,
+                Traffic {
+                    packets: 70_000,
+                    bytes: 2_800_000
+                }
+            )
+        );
+        assert_eq!(by_start.len(), 3);
     }
 
     #[test]

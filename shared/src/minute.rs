@@ -304,6 +304,80 @@ impl MinuteCounts {
     }
 }
 
+/// A [`MinuteCounts`] whose counts are small, as most sources' are: flows, packets and the
+/// reply count in 16 bits, bytes in 32, exactly (no saturation). 36 bytes, 40 with its minute
+/// number where a [`MinuteCounts`] takes 64: a source's minutes stay narrow until one count
+/// outgrows them (65,535 flows or packets of one protocol in a minute, or 4 GiB), then all of
+/// them widen at once ([`crate::aggregate`]'s `SourceMinutes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NarrowCounts {
+    pub(crate) flows: u16,
+    pub(crate) connections: u16,
+    pub(crate) half_open: u16,
+    pub(crate) rejected: u16,
+    /// TCP, UDP, ICMP and other packets (see [`protocol_slot`]).
+    pub(crate) packets: [u16; 4],
+    pub(crate) udp_answered: u16,
+    /// TCP, UDP, ICMP and other bytes.
+    pub(crate) bytes: [u32; 4],
+}
+
+/// `counter + n` if it fits 16 bits.
+#[inline]
+pub(crate) fn add16(counter: u16, n: u64) -> Option<u16> {
+    u16::try_from(n).ok()?.checked_add(counter)
+}
+
+/// `counter + n` if it fits 32 bits.
+#[inline]
+pub(crate) fn add32_exact(counter: u32, n: u64) -> Option<u32> {
+    u32::try_from(n).ok()?.checked_add(counter)
+}
+
+impl NarrowCounts {
+    /// The same counts in the wide form.
+    pub(crate) fn widen(&self) -> MinuteCounts {
+        let mut bytes = ByteCounts::default();
+        for (i, &b) in self.bytes.iter().enumerate() {
+            bytes.add(i, u64::from(b));
+        }
+        MinuteCounts {
+            flows: u32::from(self.flows),
+            connections: u32::from(self.connections),
+            half_open: u32::from(self.half_open),
+            rejected: u32::from(self.rejected),
+            packets: self.packets.map(u32::from),
+            udp_answered: u32::from(self.udp_answered),
+            bytes,
+        }
+    }
+
+    /// `wide`'s counts, if they all fit.
+    pub(crate) fn fit(wide: &MinuteCounts) -> Option<NarrowCounts> {
+        let n16 = |v: u32| u16::try_from(v).ok();
+        let mut packets = [0u16; 4];
+        let mut bytes = [0u32; 4];
+        for i in 0..4 {
+            packets[i] = n16(wide.packets[i])?;
+            bytes[i] = u32::try_from(wide.bytes.get(i)).ok()?;
+        }
+        Some(NarrowCounts {
+            flows: n16(wide.flows)?,
+            connections: n16(wide.connections)?,
+            half_open: n16(wide.half_open)?,
+            rejected: n16(wide.rejected)?,
+            packets,
+            udp_answered: n16(wide.udp_answered)?,
+            bytes,
+        })
+    }
+
+    /// As [`MinuteCounts::weight`].
+    pub(crate) fn weight(&self) -> u64 {
+        u64::from(self.flows) + self.packets.iter().map(|&p| u64::from(p)).sum::<u64>()
+    }
+}
+
 impl From<&MinuteCounts> for Minute {
     fn from(c: &MinuteCounts) -> Minute {
         let traffic = |i: usize| Traffic {
@@ -433,9 +507,50 @@ mod tests {
     }
 
     #[test]
+    fn narrow_minutes_hold_small_counts_exactly_and_refuse_larger_ones() {
+        let mut wide = MinuteCounts {
+            flows: 65_535,
+            connections: 7,
+            half_open: 3,
+            rejected: 2,
+            packets: [65_535, 1, 0, 9],
+            udp_answered: 4,
+            ..MinuteCounts::default()
+        };
+        wide.bytes.add(0, u64::from(u32::MAX));
+        wide.bytes.add(3, 12);
+        let narrow = NarrowCounts::fit(&wide).expect("every count fits");
+        assert_eq!(narrow.widen(), wide);
+        assert_eq!(narrow.weight(), wide.weight());
+        for grown in [
+            MinuteCounts {
+                flows: 65_536,
+                ..wide
+            },
+            MinuteCounts {
+                packets: [0, 0, 65_536, 0],
+                ..wide
+            },
+            MinuteCounts {
+                udp_answered: 1 << 20,
+                ..wide
+            },
+        ] {
+            assert_eq!(NarrowCounts::fit(&grown), None, "{grown:?}");
+        }
+        let mut more_bytes = wide;
+        more_bytes.bytes.add(0, 1);
+        assert_eq!(NarrowCounts::fit(&more_bytes), None);
+        assert_eq!((add16(65_534, 1), add16(65_535, 1)), (Some(65_535), None));
+        assert_eq!(add16(0, 1 << 40), None);
+        assert_eq!(add32_exact(u32::MAX, 1), None);
+    }
+
+    #[test]
     fn stored_minutes_need_only_four_byte_alignment() {
         assert_eq!(std::mem::size_of::<(u32, MinuteCounts)>(), 64);
         assert_eq!(std::mem::size_of::<(u32, ServedCounts)>(), 40);
+        assert_eq!(std::mem::size_of::<(u32, NarrowCounts)>(), 40);
     }
 
     #[test]

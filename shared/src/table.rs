@@ -206,6 +206,22 @@ impl<T: Default + Copy> Windows<T> {
         Some(value)
     }
 
+    /// The same minutes with each value mapped by `f`, holding as many pool windows (the
+    /// spill vector's capacity is kept).
+    pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> Windows<U> {
+        let mut more = Vec::with_capacity(self.more.capacity());
+        more.extend(self.more.iter().map(|(k, v)| (*k, f(v))));
+        Windows {
+            keys: self.keys,
+            values: self.values.each_ref().map(&f),
+            more,
+            inline: self.inline,
+            last: self.last,
+            candidate: self.candidate,
+            candidate_weight: self.candidate_weight,
+        }
+    }
+
     /// Drops the minutes beyond the inline ones (each handed to `dropped`) and frees their
     /// memory; returns the windows that go back to the pool.
     pub(crate) fn release_spill(&mut self, mut dropped: impl FnMut(&T)) -> usize {

@@ -172,13 +172,13 @@ type ByVantage<'a, S> = [Option<&'a S>; Vantage::ALL.len()];
 fn busiest<'a, S, T, K>(by_vantage: ByVantage<'a, S>, key: impl Fn(&T) -> K) -> Vec<(i64, T)>
 where
     S: Subject,
-    T: Default + From<&'a S::Counts>,
+    T: Default + for<'c> From<&'c S::Counts>,
     K: PartialOrd,
 {
     let mut by_start: BTreeMap<i64, T> = BTreeMap::new();
     for stats in by_vantage.into_iter().flatten() {
-        for (start, counts) in stats.parts().0.iter() {
-            let m = T::from(counts);
+        for (start, counts) in stats.minutes() {
+            let m = T::from(&counts);
             let slot = by_start.entry(start).or_default();
             if key(&m) > key(slot) {
                 *slot = m;
@@ -192,14 +192,14 @@ where
 fn vantage_windows<'a, S, T>(by_vantage: ByVantage<'a, S>) -> Vec<(Vantage, Vec<(i64, T)>)>
 where
     S: Subject,
-    T: From<&'a S::Counts>,
+    T: for<'c> From<&'c S::Counts>,
 {
     Vantage::ALL
         .into_iter()
         .zip(by_vantage)
         .filter_map(|(v, stats)| {
-            let windows = stats?.parts().0;
-            Some((v, windows.iter().map(|(t, m)| (t, T::from(m))).collect()))
+            let minutes = stats?.minutes();
+            Some((v, minutes.map(|(t, m)| (t, T::from(&m))).collect()))
         })
         .collect()
 }
@@ -210,7 +210,7 @@ fn heaviest_evidence<'a, S: Subject>(by_vantage: ByVantage<'a, S>) -> Option<&'a
         .into_iter()
         .flatten()
         .filter_map(|s| {
-            let (_, evidence, weight) = s.parts();
+            let (evidence, weight) = s.parts();
             evidence.map(|e| (weight, e))
         })
         .max_by_key(|&(weight, _)| weight)

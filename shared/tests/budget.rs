@@ -153,10 +153,10 @@ fn many_sources_stay_within_the_budget_and_the_busiest_and_the_flood_are_still_f
         "peak {bytes} bytes for a budget of {}",
         budget.bytes
     );
-    // The reference: every source tracked, every minute kept.
+    // The reference: every source tracked, every minute kept (38.6 MB with narrow minutes).
     let (unbounded, unbounded_bytes) = aggregate(&text, 50_000, MemoryBudget::default());
     assert!(
-        unbounded_bytes > 10 * budget.bytes,
+        unbounded_bytes > 8 * budget.bytes,
         "{unbounded_bytes} bytes without the budget's pressure"
     );
     assert_eq!(

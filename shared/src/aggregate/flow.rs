@@ -2,7 +2,10 @@
 //! ([`Flow`]), and what it does to the tables once its batch is applied ([`Pending`]).
 
 use super::key::Key;
-use crate::minute::{MinuteCounts, ServedCounts, Spread, Traffic, WINDOW_SECS, add32};
+use crate::minute::{
+    MinuteCounts, NarrowCounts, ServedCounts, Spread, Traffic, WINDOW_SECS, add16, add32,
+    add32_exact,
+};
 
 /// Most minutes a record covers ([`crate::MAX_SPAN_SECS`] from any second of a minute).
 pub(super) const MAX_MINUTES: usize = 12;
@@ -45,6 +48,33 @@ impl Flow {
         }
         add32(&mut m.packets[self.slot], traffic.packets);
         m.bytes.add(self.slot, traffic.bytes);
+    }
+
+    /// As [`Self::add_request`] for a narrow minute: false, changing nothing, when a count
+    /// would outgrow it. Only `flows` needs checking of the per-record counts: rejected,
+    /// opened and half-open records are flows too, so none exceeds it.
+    #[inline]
+    pub(super) fn add_request_narrow(&self, i: usize, n: &mut NarrowCounts) -> bool {
+        let traffic = self.part(i);
+        let here = i == self.flow_minute;
+        let (Some(packets), Some(bytes)) = (
+            add16(n.packets[self.slot], traffic.packets),
+            add32_exact(n.bytes[self.slot], traffic.bytes),
+        ) else {
+            return false;
+        };
+        if here && n.flows == u16::MAX {
+            return false;
+        }
+        n.packets[self.slot] = packets;
+        n.bytes[self.slot] = bytes;
+        if here {
+            n.flows += 1;
+            n.rejected += u16::from(self.reject);
+            n.connections += u16::from(self.opens);
+            n.half_open += u16::from(self.half_open);
+        }
+        true
     }
 
     /// Adds this record's share of minute `i` of its spread to `s`, as a request to it.

@@ -2,6 +2,7 @@
 //! ([`SourceStats`]) or what a target was served ([`TargetStats`]), per minute, with evidence
 //! once it is heavy enough to need it.
 
+use super::minutes::SourceMinutes;
 use crate::evidence::{Evidence, TargetEvidence};
 use crate::minute::{MinuteCounts, ServedCounts};
 use crate::table::{MAX_WINDOWS_PER_SOURCE, Weighted, Windows, prefetch_lines};
@@ -13,27 +14,35 @@ pub(super) const EVIDENCE_FROM: u64 = 32;
 /// What sources and targets have in common, for the table and the views.
 pub(crate) trait Subject {
     /// The counts of one minute.
-    type Counts: Default + Copy;
+    type Counts: Copy;
     /// What is kept of its peers and ports once it weighs [`EVIDENCE_FROM`].
     type Evidence;
 
-    /// Its minutes, its evidence (once started) and its weight (packets + flows).
-    fn parts(&self) -> (&Windows<Self::Counts>, Option<&Self::Evidence>, u64);
+    /// Its minutes: `(window start, counts)`.
+    fn minutes(&self) -> impl Iterator<Item = (i64, Self::Counts)> + '_;
+
+    /// Its evidence (once started) and its weight (packets + flows).
+    fn parts(&self) -> (Option<&Self::Evidence>, u64);
+
+    /// Minutes it holds from the shared pool.
+    fn pooled_minutes(&self) -> usize;
+
+    /// Prefetches the minute found last.
+    fn prefetch_minutes(&self);
 }
 
 impl<S: Subject> Weighted for S {
     fn weight(&self) -> u64 {
-        self.parts().2
+        self.parts().1
     }
 
     fn pooled(&self) -> usize {
-        self.parts().0.pooled()
+        self.pooled_minutes()
     }
 
     fn prefetch_parts(&self) {
-        let (windows, evidence, _) = self.parts();
-        windows.prefetch_last();
-        if let Some(e) = evidence {
+        self.prefetch_minutes();
+        if let Some(e) = self.parts().0 {
             prefetch_lines(e);
         }
     }
@@ -42,7 +51,7 @@ impl<S: Subject> Weighted for S {
 /// Everything one source sent, seen from one vantage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SourceStats {
-    pub(crate) windows: Windows<MinuteCounts>,
+    pub(crate) windows: SourceMinutes,
     pub(crate) weight: u64,
     pub(crate) prior: u64,
     pub(crate) first_start: i64,
@@ -56,15 +65,27 @@ impl Subject for SourceStats {
     type Counts = MinuteCounts;
     type Evidence = Evidence;
 
-    fn parts(&self) -> (&Windows<MinuteCounts>, Option<&Evidence>, u64) {
-        (&self.windows, self.evidence.as_deref(), self.weight)
+    fn minutes(&self) -> impl Iterator<Item = (i64, MinuteCounts)> + '_ {
+        self.windows.iter()
+    }
+
+    fn parts(&self) -> (Option<&Evidence>, u64) {
+        (self.evidence.as_deref(), self.weight)
+    }
+
+    fn pooled_minutes(&self) -> usize {
+        self.windows.pooled()
+    }
+
+    fn prefetch_minutes(&self) {
+        self.windows.prefetch_last();
     }
 }
 
 impl SourceStats {
     pub(super) fn new(prior: u64) -> SourceStats {
         SourceStats {
-            windows: Windows::default(),
+            windows: SourceMinutes::default(),
             weight: prior,
             prior,
             first_start: i64::MAX,
@@ -76,12 +97,7 @@ impl SourceStats {
 
     pub(super) fn merge_from(&mut self, other: &SourceStats) {
         for (start, m) in other.windows.iter() {
-            if let Some(w) = self
-                .windows
-                .get_or_insert_within(start, MAX_WINDOWS_PER_SOURCE)
-            {
-                w.merge(m);
-            }
+            self.windows.merge(start, &m, MAX_WINDOWS_PER_SOURCE);
         }
         self.weight = self.weight.saturating_add(other.weight);
     }
@@ -116,8 +132,20 @@ impl Subject for TargetStats {
     type Counts = ServedCounts;
     type Evidence = TargetEvidence;
 
-    fn parts(&self) -> (&Windows<ServedCounts>, Option<&TargetEvidence>, u64) {
-        (&self.windows, self.evidence.as_deref(), self.weight)
+    fn minutes(&self) -> impl Iterator<Item = (i64, ServedCounts)> + '_ {
+        self.windows.iter().map(|(start, s)| (start, *s))
+    }
+
+    fn parts(&self) -> (Option<&TargetEvidence>, u64) {
+        (self.evidence.as_deref(), self.weight)
+    }
+
+    fn pooled_minutes(&self) -> usize {
+        self.windows.pooled()
+    }
+
+    fn prefetch_minutes(&self) {
+        self.windows.prefetch_last();
     }
 }
 
