@@ -897,73 +897,95 @@ mod tests {
 
     #[test]
     fn small_counts_stay_narrow_and_the_first_large_one_widens_them_exactly() {
-        let line = |t: u64, packets: u64, bytes: u64, port: u32| {
+        let line = |t: u64, protocol: u8, packets: u64, bytes: u64, port: u32| {
+            let flags = if protocol == 6 { 3 } else { 0 };
             format!(
-                "5 eni-a 10.0.1.10 10.0.2.20 {port} 443 6 {packets} {bytes} {t} {t} ACCEPT OK 3 egress 10.0.1.10 10.0.2.20"
+                "5 eni-a 10.0.1.10 10.0.2.20 {port} 443 {protocol} {packets} {bytes} {t} {t} ACCEPT OK {flags} egress 10.0.1.10 10.0.2.20"
             )
         };
+        let traffic = |packets, bytes| Traffic { packets, bytes };
         let t0 = 1_700_000_040; // a minute start
-        let mut lines: Vec<String> = (0..10)
-            .map(|i| line(t0 + i, 4, 300, 40_000 + i as u32))
+        let small: Vec<String> = (0..10)
+            .map(|i| line(t0 + i, 6, 4, 300, 40_000 + i as u32))
             .collect();
-        let a = aggregate(V5, &lines);
+        let a = aggregate(V5, &small);
         let (minutes, narrow) = minutes_of(&a, "10.0.1.10");
         assert!(narrow, "ten small requests need no wide counts");
         assert_eq!(minutes.len(), 1);
         assert_eq!(
             (minutes[0].1.flows, minutes[0].1.tcp),
-            (
-                10,
-                Traffic {
-                    packets: 40,
-                    bytes: 3_000
-                }
-            )
+            (10, traffic(40, 3_000))
         );
 
-        // One record of 100,000 packets and 6 GB in the next minute, and 70,000 flows in the
-        // one after: past 16 and 32 bits, counted exactly, the earlier minute unchanged.
-        lines.push(line(t0 + 60, 100_000, 6_000_000_000, 50_000));
-        lines.extend(
-            (0..70_000u64).map(|i| line(t0 + 120 + i % 60, 1, 40, 1_024 + (i % 60_000) as u32)),
-        );
-        let a = aggregate(V5, &lines);
-        let (minutes, narrow) = minutes_of(&a, "10.0.1.10");
-        assert!(!narrow, "the large counts widened the minutes");
-        let by_start: BTreeMap<i64, Minute> = minutes.into_iter().collect();
-        let at = |offset: i64| by_start[&(t0 as i64 + offset)];
-        assert_eq!(
-            (at(0).flows, at(0).tcp),
-            (
-                10,
-                Traffic {
-                    packets: 40,
-                    bytes: 3_000
-                }
-            )
-        );
-        assert_eq!(
-            (at(60).flows, at(60).tcp),
-            (
+        // Each way a count can outgrow a narrow minute, alone: packets and bytes in one record
+        // of the next minute, or flows (70,000 records, half of them UDP, so that neither
+        // protocol's packets outgrow 16 bits) in the one after. Counted exactly, the earlier
+        // minute unchanged.
+        let mut large = small.clone();
+        large.push(line(t0 + 60, 6, 100_000, 6_000_000_000, 50_000));
+        let mut many = small.clone();
+        many.extend((0..70_000u64).map(|i| {
+            let protocol = if i % 2 == 0 { 6 } else { 17 };
+            line(
+                t0 + 120 + i % 60,
+                protocol,
                 1,
-                Traffic {
-                    packets: 100_000,
-                    bytes: 6_000_000_000
-                }
+                40,
+                1_024 + (i % 60_000) as u32,
             )
-        );
-        assert_eq!(
-            (at(120).flows, at(120).connections, at(120).tcp),
+        }));
+        // Or UDP answers: two replies of 40,000 packets to ten DNS queries.
+        let mut answered = small.clone();
+        for i in 0..10 {
+            answered
+                .push(line(t0 + 180 + i, 17, 1, 60, 30_000 + i as u32).replace(" 443 ", " 53 "));
+        }
+        for port in [30_000, 30_001] {
+            let t = t0 + 181;
+            answered.push(format!(
+                "5 eni-a 10.0.2.20 10.0.1.10 53 {port} 17 40000 4000000 {t} {t} ACCEPT OK 0 ingress 10.0.2.20 10.0.1.10"
+            ));
+        }
+        for (lines, minute, expected) in [
             (
-                70_000,
-                70_000,
-                Traffic {
-                    packets: 70_000,
-                    bytes: 2_800_000
-                }
-            )
-        );
-        assert_eq!(by_start.len(), 3);
+                &large,
+                60,
+                (1, 1, traffic(100_000, 6_000_000_000), traffic(0, 0), 0),
+            ),
+            (
+                &many,
+                120,
+                (
+                    70_000,
+                    35_000,
+                    traffic(35_000, 1_400_000),
+                    traffic(35_000, 1_400_000),
+                    0,
+                ),
+            ),
+            (
+                &answered,
+                180,
+                (10, 0, traffic(0, 0), traffic(10, 600), 80_000),
+            ),
+        ] {
+            let a = aggregate(V5, lines);
+            let (minutes, narrow) = minutes_of(&a, "10.0.1.10");
+            assert!(
+                !narrow,
+                "minute {minute}: the large counts widened the minutes"
+            );
+            let by_start: BTreeMap<i64, Minute> = minutes.into_iter().collect();
+            assert_eq!(by_start.len(), 2);
+            let first = by_start[&(t0 as i64)];
+            assert_eq!((first.flows, first.tcp), (10, traffic(40, 3_000)));
+            let m = by_start[&(t0 as i64 + minute)];
+            assert_eq!(
+                (m.flows, m.connections, m.tcp, m.udp, m.udp_answered),
+                expected,
+                "minute {minute}"
+            );
+        }
     }
 
     #[test]
