@@ -1249,6 +1249,17 @@ class Checker:
             writers += accounts
         if sorted(writers) != sorted([ACCOUNT] + others):
             problems.append(f"accounts that may deliver {sorted(writers)}, expected this one and DeliveryAccountIds {others}")
+        # Every grant to the logs service is for the flow logs of the accounts it names: its
+        # aws:SourceArn patterns are those accounts' logs ARNs, one each (confused-deputy guard).
+        for st in statements(policy):
+            if st.get("Effect") != "Allow" or st.get("Principal") != {"Service": "delivery.logs.amazonaws.com"}:
+                continue
+            cond = st.get("Condition", {})
+            accounts = as_list(cond.get("StringEquals", {}).get("aws:SourceAccount"))
+            arns = as_list(cond.get("ArnLike", {}).get("aws:SourceArn"))
+            expected = [[f"arn:{part}:logs:*:{a}:*" for a in accounts] for part in ("aws", "*")]
+            if not accounts or arns not in expected:
+                problems.append(f"grant {st.get('Sid')}: aws:SourceArn {arns} for accounts {accounts}")
         for st in statements(policy):
             if st.get("Effect") == "Allow" and st.get("Principal") != {"Service": "delivery.logs.amazonaws.com"}:
                 problems.append(f"allows {st.get('Principal')}")
