@@ -26,7 +26,7 @@ pub use clock::{Clock, SystemClock};
 pub use digest::{FieldDigest, digest_128};
 pub use dynamo::{DynamoStore, MAX_BODY_BYTES};
 pub use lease::{Acquired, Lease, LeaseError};
-pub use logs::{aggregate_log_batch, log_batch_meta, newest_event};
+pub use logs::{aggregate_log_batch, log_batch_meta, logs_origin, newest_event};
 pub use object::{
     LOGS_BUCKET_PREFIX, ObjectError, ObjectMeta, ObjectScan, ObjectSource, OpenedObject,
     PUBLISH_RESERVE, Pinned, aggregate_object, invocation_deadline, read_deadline, scan_object,

@@ -25,6 +25,16 @@ pub fn log_batch_meta(batch: &LogBatch) -> ObjectMeta {
     }
 }
 
+/// The account and region of a batch's flow logs: the account that owns the log group
+/// (`owner`, 12 digits) and `region`, the function's own (a subscription delivers only log
+/// groups of its region). `None` when either is unknown.
+pub fn logs_origin(batch: &LogBatch, region: Option<&str>) -> Option<(String, String)> {
+    let account = &batch.owner;
+    let region = region.filter(|r| !r.is_empty())?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| (account.clone(), region.to_owned()))
+}
+
 /// The newest event's time (Unix seconds): a batch's stand-in for an arrival, the same on
 /// every delivery of it.
 pub fn newest_event(batch: &LogBatch) -> Option<i64> {
@@ -102,6 +112,18 @@ mod tests {
     }
 
     const RECORD: &str = "2 123456789012 eni-0a1b2c3d4e5f67890 198.51.100.7 10.0.0.5 40000 443 6 3 180 1700000000 1700000030 ACCEPT OK";
+
+    #[test]
+    fn a_batch_names_its_owner_account_and_the_function_region() {
+        let mut b = batch(&["1"], &["x"]);
+        assert_eq!(
+            logs_origin(&b, Some("eu-west-1")),
+            Some(("123456789012".into(), "eu-west-1".into()))
+        );
+        assert_eq!(logs_origin(&b, None), None, "no region, no origin");
+        b.owner = "CloudwatchLogs".into();
+        assert_eq!(logs_origin(&b, Some("eu-west-1")), None, "not an account");
+    }
 
     #[test]
     fn a_batch_is_named_by_its_log_group_stream_and_event_ids() {

@@ -120,11 +120,13 @@ impl<S: StateStore> SummaryLog<S> {
         SummaryLog { store }
     }
 
-    /// Writes `object`'s summary once: a summary larger than a record can be is cut to its
+    /// Writes `object`'s summary once, with the account and region of its flow logs when known
+    /// ([`flow_log_origin`] for an S3 key): a summary larger than a record can be is cut to its
     /// heaviest sources and targets. Also the request to send the detector, unless empty.
     pub async fn put(
         &self,
         object: &ObjectMeta,
+        origin: Option<(String, String)>,
         summary: Summary,
     ) -> Result<(Written, Option<DetectRequest>), StoreError> {
         let Some((first, last)) = summary.minute_range() else {
@@ -136,12 +138,7 @@ impl<S: StateStore> SummaryLog<S> {
             object: object.url(),
         };
         let name = format!("{DIRECTORY}/{}/{}", bucket_of(first), object_id(object));
-        let body = encode(
-            object.url(),
-            flow_log_origin(&object.key),
-            summary,
-            MAX_BODY_BYTES,
-        );
+        let body = encode(object.url(), origin, summary, MAX_BODY_BYTES);
         let written = match self.store.create(&name, body).await? {
             Created::Created(_) => Written::Created,
             Created::Exists => Written::Exists,
@@ -281,7 +278,9 @@ mod tests {
     async fn an_object_version_is_written_once_and_summaries_merge_by_time() {
         let log = SummaryLog::new(MemoryStore::default());
         let put = async |key: &str, etag: &str, summary: Summary| {
-            log.put(&meta(key, etag), summary).await.unwrap()
+            log.put(&meta(key, etag), flow_log_origin(key), summary)
+                .await
+                .unwrap()
         };
         let (written, request) = put("a", "1", summary(1, 30, 0)).await;
         assert_eq!(written, Written::Created);
@@ -315,7 +314,9 @@ mod tests {
     async fn an_unreadable_summary_is_skipped_and_counted() {
         let store = MemoryStore::default();
         let log = SummaryLog::new(store.clone());
-        log.put(&meta("a", "1"), summary(1, 30, 0)).await.unwrap();
+        log.put(&meta("a", "1"), None, summary(1, 30, 0))
+            .await
+            .unwrap();
         store
             .create(
                 &format!("summary/{}/junk", bucket_of(T0)),
@@ -389,7 +390,9 @@ mod tests {
     async fn loading_names_the_accounts_and_regions_merged() {
         let log = SummaryLog::new(MemoryStore::default());
         let key = "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2025/01/01/x.log.gz";
-        log.put(&meta(key, "1"), summary(1, 30, 0)).await.unwrap();
+        log.put(&meta(key, "1"), flow_log_origin(key), summary(1, 30, 0))
+            .await
+            .unwrap();
         let loaded = log.load(T0, T0 + 60).await.unwrap();
         let want: std::collections::BTreeSet<_> =
             [("123456789012".to_owned(), "eu-west-1".to_owned())].into();

@@ -11,7 +11,8 @@ use flowlog_core::{Aggregator, Floor};
 use flowlog_events::{Failure, Input, LogBatch, ObjectRef, Retry};
 use flowlog_lambda::{
     DynamoStore, ObjectError, ObjectScan, ObjectSource, S3Objects, StateStore, StoreError,
-    SummaryLog, SystemClock, aggregate_log_batch, aggregate_object, log_batch_meta, newest_event,
+    SummaryLog, SystemClock, aggregate_log_batch, aggregate_object, flow_log_origin,
+    log_batch_meta, logs_origin, newest_event,
 };
 use serde_json::Value;
 
@@ -212,7 +213,8 @@ where
             (Some(arrived), Some(newest)) => Some((arrived - newest) as f64),
             _ => None,
         };
-        self.share_and_publish(scan, arrival, lag).await
+        let origin = flow_log_origin(&scan.meta.key);
+        self.share_and_publish(scan, origin, arrival, lag).await
     }
 
     /// A batch of log events: like an object named by its log group, stream and event ids
@@ -230,17 +232,19 @@ where
             return Ok(ALREADY.into());
         }
         let scan = aggregate_log_batch(batch, &self.config.read).await?;
-        self.share_and_publish(scan, newest_event(batch), None)
+        let origin = logs_origin(batch, self.config.region.as_deref());
+        self.share_and_publish(scan, origin, newest_event(batch), None)
             .await
     }
 
-    /// Writes the summary and asks for a verdict, then publishes the metrics CloudWatch
-    /// accepts now: windows from 14 days back to 2 hours ahead, and the self-telemetry
-    /// (stamped at `arrival`, the time of publishing when unknown) unless `arrival` is older
-    /// than that. Returns what happened, in a few words.
+    /// Writes the summary (naming `origin`, the flow logs' account and region) and asks for a
+    /// verdict, then publishes the metrics CloudWatch accepts now: windows from 14 days back to
+    /// 2 hours ahead, and the self-telemetry (stamped at `arrival`, the time of publishing when
+    /// unknown) unless `arrival` is older than that. Returns what happened, in a few words.
     async fn share_and_publish(
         &self,
         scan: ObjectScan<Aggregator>,
+        origin: Option<(String, String)>,
         arrival: Option<i64>,
         lag: Option<f64>,
     ) -> Result<String, ProcessError> {
@@ -248,14 +252,14 @@ where
         let aggregator = &scan.visitor;
         let summary = aggregator.summary(&Floor::shared(&self.config.rules));
         let shared = (summary.sources.len(), summary.targets.len());
-        let (written, request) =
-            self.summaries
-                .put(&scan.meta, summary)
-                .await
-                .map_err(|source| ProcessError::Summary {
-                    object: url.clone(),
-                    source,
-                })?;
+        let (written, request) = self
+            .summaries
+            .put(&scan.meta, origin, summary)
+            .await
+            .map_err(|source| ProcessError::Summary {
+                object: url.clone(),
+                source,
+            })?;
         // Also after a redelivery: the first attempt may have stopped before asking. A lost
         // request only delays the verdict to the detector's next scheduled run.
         if let (Some(queue), Some(request)) = (&self.detect, &request)

@@ -22,6 +22,9 @@ pub struct Config {
     /// The queue asking `flood-alert` for a verdict once a summary is written
     /// (`DETECT_QUEUE_URL`); without one the detector's schedule alone runs it.
     pub detect_queue_url: Option<String>,
+    /// The function's region (`AWS_REGION`, set by Lambda): a CloudWatch Logs subscription
+    /// delivers only log groups of its own region, so it is theirs, named in their summaries.
+    pub region: Option<String>,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
             state_table: state_table(settings)?,
             rules: flood_rules(settings)?,
             detect_queue_url: settings.raw("DETECT_QUEUE_URL"),
+            region: settings.raw("AWS_REGION"),
         })
     }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
@@ -250,15 +251,16 @@ impl Delivery {
         sums
     }
 
-    /// Every summary shared for the fixture's minutes, merged, as the detector loads them.
-    async fn summary(&self, fx: &Fixture) -> Summary {
+    /// Every summary shared for the fixture's minutes, merged, as the detector loads them, and
+    /// the accounts and regions they name.
+    async fn summary(&self, fx: &Fixture) -> (Summary, BTreeSet<(String, String)>) {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&fx.sdk), &self.table, 3600);
         let loaded = SummaryLog::new(store)
             .load(fx.start, fx.start + fx.span + 900)
             .await
             .unwrap();
         assert_eq!(loaded.unreadable, 0);
-        loaded.summary
+        (loaded.summary, loaded.origins)
     }
 }
 
@@ -328,7 +330,7 @@ async fn the_same_flood_gives_the_same_metrics_and_verdict_as_text_parquet_logs_
         flooder.rejected,
     ]
     .map(|n| n as f64);
-    let text_summary = as_text.summary(&fx).await;
+    let (text_summary, _) = as_text.summary(&fx).await;
     assert!(text_summary.sources.contains_key(&FLOODER.parse().unwrap()));
     let rules = FloodRules::default();
     let verdict = flowlog_core::detect(&text_summary, &rules);
@@ -350,10 +352,16 @@ async fn the_same_flood_gives_the_same_metrics_and_verdict_as_text_parquet_logs_
             expected,
             "{name}: the flooder's metrics"
         );
-        let summary = delivery.summary(&fx).await;
+        let (summary, origins) = delivery.summary(&fx).await;
         assert_eq!(
             summary, text_summary,
             "{name}: the summary shared with the detector"
+        );
+        // From the key, or for log events from their owner and the function's region.
+        assert_eq!(
+            origins,
+            BTreeSet::from([(ACCOUNT.to_owned(), "us-east-1".to_owned())]),
+            "{name}: the account and region the verdict names"
         );
         assert_eq!(
             flowlog_core::detect(&summary, &rules),
@@ -565,7 +573,7 @@ async fn a_log_stream_delivered_in_several_batches_is_counted_once_and_control_m
         1.0,
         "the bad record"
     );
-    let verdict = flowlog_core::detect(&delivery.summary(&fx).await, &FloodRules::default());
+    let verdict = flowlog_core::detect(&delivery.summary(&fx).await.0, &FloodRules::default());
     let found: Vec<String> = verdict
         .floods
         .iter()

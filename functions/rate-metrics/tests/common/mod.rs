@@ -146,6 +146,7 @@ impl Fixture {
             state_table: self.table.clone(),
             rules: flowlog_core::FloodRules::default(),
             detect_queue_url: None,
+            region: Some("us-east-1".into()),
         };
         tweak(&mut config);
         config
