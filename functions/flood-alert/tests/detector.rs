@@ -109,7 +109,7 @@ async fn share(store: &MemoryStore, key: &str, etag: &str, text: &str) -> Writte
         last_modified: None,
     };
     SummaryLog::new(store.clone())
-        .put(&meta, summary)
+        .put(&meta, flowlog_lambda::flow_log_origin(key), summary)
         .await
         .unwrap()
         .0

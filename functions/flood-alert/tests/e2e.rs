@@ -157,6 +157,7 @@ impl Fixture {
             state_table: self.table.clone(),
             rules: FloodRules::default(),
             detect_queue_url: Some(self.detect_queue.clone()),
+            region: Some("us-east-1".into()),
         };
         let sink = CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&self.sdk));
         rate_metrics::App::new(rate_metrics::Clients::new(&self.sdk), sink, config)
