@@ -30,7 +30,7 @@ use crate::classify::{self, Role, TCP, UDP};
 use crate::evidence::TargetEvidence;
 use crate::format::Format;
 use crate::minute::{
-    Minute, ServedCounts, Spread, Traffic, WindowTotals, add16, add32, protocol_slot, window_of,
+    Minute, ServedCounts, Spread, Traffic, WindowTotals, add32, protocol_slot, window_of,
 };
 use crate::record::{Action, LogStatus};
 use crate::scan::RecordVisitor;
@@ -528,13 +528,7 @@ impl Aggregator {
                     lost_flows += u64::from(old.flows);
                     trimmed += 1;
                 },
-                |n| match add16(n.udp_answered, part) {
-                    Some(sum) => {
-                        n.udp_answered = sum;
-                        true
-                    }
-                    None => false,
-                },
+                |n| n.add_answered(part),
                 |m| add32(&mut m.udp_answered, part),
             );
             if !kept {

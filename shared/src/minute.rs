@@ -376,6 +376,18 @@ impl NarrowCounts {
     pub(crate) fn weight(&self) -> u64 {
         u64::from(self.flows) + self.packets.iter().map(|&p| u64::from(p)).sum::<u64>()
     }
+
+    /// Adds `packets` UDP answers: false, changing nothing, when they would outgrow 16 bits.
+    #[inline]
+    pub(crate) fn add_answered(&mut self, packets: u64) -> bool {
+        match add16(self.udp_answered, packets) {
+            Some(sum) => {
+                self.udp_answered = sum;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl From<&MinuteCounts> for Minute {

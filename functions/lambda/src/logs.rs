@@ -10,6 +10,7 @@ use flowlog_events::LogBatch;
 use crate::digest::digest_128;
 use crate::object::{LOGS_BUCKET_PREFIX, ObjectError, ObjectMeta, ObjectScan};
 use crate::settings::ReadSettings;
+use crate::summaries::is_account_id;
 
 /// What stands for the batch where an object would: bucket `cwl:<log group>`, key the log
 /// stream, entity tag a digest of the event ids (so a redelivered batch is the same "object
@@ -31,8 +32,7 @@ pub fn log_batch_meta(batch: &LogBatch) -> ObjectMeta {
 pub fn logs_origin(batch: &LogBatch, region: Option<&str>) -> Option<(String, String)> {
     let account = &batch.owner;
     let region = region.filter(|r| !r.is_empty())?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| (account.clone(), region.to_owned()))
+    is_account_id(account).then(|| (account.clone(), region.to_owned()))
 }
 
 /// The newest event's time (Unix seconds): a batch's stand-in for an arrival, the same on

@@ -57,8 +57,12 @@ pub fn flow_log_origin(key: &str) -> Option<(String, String)> {
     let account = value(parts.get(at + 1), "aws-account-id=")?;
     let service = value(parts.get(at + 2), "aws-service=")?;
     let region = value(parts.get(at + 3), "aws-region=")?;
-    (service == "vpcflowlogs" && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
-        .then_some((account, region))
+    (service == "vpcflowlogs" && is_account_id(&account)).then_some((account, region))
+}
+
+/// Whether `text` is an AWS account id: 12 digits.
+pub(crate) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// What the reader asks the detector once a summary is written: a verdict over minutes

@@ -281,10 +281,7 @@ mod tests {
                         let kept = minutes.add(
                             start, packets, cap, &mut pool,
                             |m| dropped.push(*m),
-                            |n| match crate::minute::add16(n.udp_answered, packets) {
-                                Some(sum) => { n.udp_answered = sum; true }
-                                None => false,
-                            },
+                            |n| n.add_answered(packets),
                             |m| crate::minute::add32(&mut m.udp_answered, packets),
                         );
                         let wide_kept = wide
